@@ -1,0 +1,92 @@
+"""Glue database and tables over the Parquet lake (partition projection, no crawler) + Athena workgroup."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws
+from aws_cdk import aws_athena as athena
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+# Column names and Glue types of the Parquet datasets (schemas documented in README "Metrics
+# lake"); tests/test_analytics.py proves they match the Parquet files the results stage writes.
+RUNS_COLUMNS: list[tuple[str, str]] = [
+    ("run_id", "string"), ("dataset_sha256", "string"), ("dataset_key", "string"), ("task", "string"),
+    ("judge_model", "string"), ("model_a", "string"), ("model_b", "string"), ("instance_type", "string"),
+    ("job_name", "string"), ("produced_by", "string"), ("created_at", "timestamp"),
+    ("finished_at", "timestamp"), ("status", "string"), ("service_metrics_json", "string"),
+    ("service_winrate", "double"), ("service_lower_rate", "double"), ("service_upper_rate", "double"),
+    ("a_wins", "bigint"), ("b_wins", "bigint"), ("ties", "bigint"), ("inference_errors", "bigint"),
+    ("items", "bigint"), ("jf_b_share_decisive", "double"), ("jf_wilson_low", "double"),
+    ("jf_wilson_high", "double"), ("jf_tie_half_win_rate", "double"), ("jf_error_rate", "double"),
+    ("jf_agreement_rate", "double"), ("verdict", "string"), ("verdict_reason", "string"),
+]
+ITEMS_COLUMNS: list[tuple[str, str]] = [
+    ("run_id", "string"), ("item_index", "bigint"), ("line_number", "bigint"), ("category", "string"),
+    ("forward_verdict", "string"), ("backward_verdict", "string"), ("orders_agree", "boolean"),
+    ("preference", "string"), ("justification", "string"), ("sidecar_json", "string"),
+]
+DATABASE_NAME = "judgeflow"
+
+
+class Analytics(Construct):
+    """Database `judgeflow`, tables `runs` and `items` (Hive partition `dt`, projected by date),
+    and the `judgeflow` Athena workgroup whose results are KMS-encrypted in the metrics bucket.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, metrics_bucket: s3.IBucket, key: kms.IKey) -> None:
+        super().__init__(scope, construct_id)
+        database = glue.CfnDatabase(self, "Database", catalog_id=Aws.ACCOUNT_ID,
+                                    database_input=glue.CfnDatabase.DatabaseInputProperty(
+                                        name=DATABASE_NAME, description="judgeflow metrics lake"))
+        self.database_name = DATABASE_NAME
+        self.tables = {}
+        for name, columns in (("runs", RUNS_COLUMNS), ("items", ITEMS_COLUMNS)):
+            location = f"s3://{metrics_bucket.bucket_name}/lake/{name}/"
+            table = glue.CfnTable(
+                self, f"{name.title()}Table",
+                catalog_id=Aws.ACCOUNT_ID,
+                database_name=DATABASE_NAME,
+                table_input=glue.CfnTable.TableInputProperty(
+                    name=name,
+                    table_type="EXTERNAL_TABLE",
+                    partition_keys=[glue.CfnTable.ColumnProperty(name="dt", type="string")],
+                    parameters={
+                        "classification": "parquet",
+                        "projection.enabled": "true",
+                        "projection.dt.type": "date",
+                        "projection.dt.format": "yyyy-MM-dd",
+                        "projection.dt.range": "2025-01-01,NOW",
+                        "projection.dt.interval": "1",
+                        "projection.dt.interval.unit": "DAYS",
+                        "storage.location.template": location + "dt=${dt}/",
+                    },
+                    storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                        location=location,
+                        columns=[glue.CfnTable.ColumnProperty(name=c, type=t) for c, t in columns],
+                        input_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+                        output_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+                        serde_info=glue.CfnTable.SerdeInfoProperty(
+                            serialization_library="org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"),
+                    ),
+                ),
+            )
+            table.add_dependency(database)  # noqa
+            self.tables[name] = table
+        self.workgroup = athena.CfnWorkGroup(
+            self, "WorkGroup",
+            name="judgeflow",
+            description="judgeflow metrics queries",
+            state="ENABLED",
+            recursive_delete_option=False,
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=f"s3://{metrics_bucket.bucket_name}/athena-results/",
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_KMS", kms_key=key.key_arn),
+                ),
+            ),
+        )

@@ -1,0 +1,33 @@
+"""Explicit, wildcard-free IAM actions the stages are granted (object-prefix resources only)."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+
+
+def read_objects(bucket: s3.IBucket, *patterns: str) -> iam.PolicyStatement:
+    return iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(p) for p in patterns])
+
+
+def write_objects(bucket: s3.IBucket, *patterns: str) -> iam.PolicyStatement:
+    return iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects(p) for p in patterns])
+
+
+def list_bucket(bucket: s3.IBucket) -> iam.PolicyStatement:
+    # Without ListBucket, HeadObject on a missing key answers 403 instead of 404.
+    return iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
+
+
+def use_key(key: kms.IKey) -> iam.PolicyStatement:
+    return iam.PolicyStatement(actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                               resources=[key.key_arn])
+
+
+def table_items(table: dynamodb.ITable, *actions: str, with_indexes: bool = False) -> iam.PolicyStatement:
+    resources = [table.table_arn]
+    if with_indexes:
+        resources.append(f"{table.table_arn}/index/*")
+    return iam.PolicyStatement(actions=[f"dynamodb:{a}" for a in actions], resources=resources)

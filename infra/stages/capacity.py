@@ -1,0 +1,46 @@
+"""Capacity stage: quota-aware reservation, release on every path, release on abort."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from infra.stages import access
+from infra.stages.data import PipelineData
+from infra.stages.function import stage_function
+
+
+class CapacityStage(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, data: PipelineData) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        key = access.use_key(data.key)
+        training_jobs = stack.format_arn(service="sagemaker", resource="training-job", resource_name="*")
+        self.acquire = stage_function(
+            self, "Acquire", handler="lambdas.capacity.handler.acquire",
+            description="judgeflow: read the live SageMaker quota and reserve a slot, or say how long to wait",
+            environment=data.environment,
+            statements=[
+                # ListServiceQuotas and ListTrainingJobs support no resource-level permissions.
+                iam.PolicyStatement(actions=["servicequotas:ListServiceQuotas", "sagemaker:ListTrainingJobs"],
+                                    resources=["*"]),
+                iam.PolicyStatement(actions=["sagemaker:DescribeTrainingJob"], resources=[training_jobs]),
+                access.table_items(data.capacity, "Query", "PutItem", "UpdateItem"),
+                access.table_items(data.runs, "UpdateItem"),
+                key,
+            ],
+        )
+        self.release = stage_function(
+            self, "Release", handler="lambdas.capacity.handler.release",
+            description="judgeflow: release this execution's capacity reservation",
+            environment=data.environment,
+            statements=[access.table_items(data.capacity, "DeleteItem"), key],
+        )
+        self.on_execution_ended = stage_function(
+            self, "OnExecutionEnded", handler="lambdas.capacity.handler.on_execution_ended",
+            description="judgeflow: release capacity and record the run when an execution is aborted or times out",
+            environment=data.environment,
+            statements=[access.table_items(data.capacity, "DeleteItem"),
+                        access.table_items(data.runs, "Query", "UpdateItem", with_indexes=True), key],
+        )

@@ -1,0 +1,168 @@
+"""Stateless stack: Lambdas, the run state machine, triggers, notifications, alarms, dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.stages.capacity import CapacityStage
+from infra.stages.data import PipelineData
+from infra.stages.plan import PlanStage
+from infra.stages.registry import RegistryStage
+from infra.stages.results import ResultsStage
+from infra.stages.stage import StageStage
+from infra.stages.validate import ValidateStage
+from infra.stateful_stack import StatefulStack
+from infra.workflow import RunWorkflow
+from judgeflow import layout
+from judgeflow.settings import (
+    ENV_CAPACITY_TABLE,
+    ENV_DATASETS_BUCKET,
+    ENV_JUDGE_ROLE_ARN,
+    ENV_METRICS_BUCKET,
+    ENV_RUNS_TABLE,
+    ENV_SETTINGS_JSON,
+    ENV_TOPIC_ARN,
+    ENV_WORK_BUCKET,
+    Settings,
+)
+
+
+class StatelessStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, stateful: StatefulStack,
+                 **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        storage, registry = stateful.storage, stateful.registry
+        self.topic = sns.Topic(self, "Notifications", display_name="judgeflow run notifications",
+                               master_key=storage.key, enforce_ssl=True)
+        if settings.notification_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(settings.notification_email))
+        # EventBridge publishes to the KMS-encrypted topic: allow it to use the key.
+        self.topic.grant_publish(iam.ServicePrincipal("events.amazonaws.com"))
+
+        state_machine_name = f"{construct_id}-run"
+        state_machine_arn = self.format_arn(service="states", resource="stateMachine",
+                                            resource_name=state_machine_name,
+                                            arn_format=_colon())
+        data = PipelineData(
+            key=storage.key, datasets=storage.datasets, work=storage.work, metrics=storage.metrics,
+            runs=registry.runs, capacity=registry.capacity, topic=self.topic, judge_role=stateful.judge_role,
+            state_machine_arn=state_machine_arn,
+            environment={
+                ENV_DATASETS_BUCKET: storage.datasets.bucket_name,
+                ENV_WORK_BUCKET: storage.work.bucket_name,
+                ENV_METRICS_BUCKET: storage.metrics.bucket_name,
+                ENV_RUNS_TABLE: registry.runs.table_name,
+                ENV_CAPACITY_TABLE: registry.capacity.table_name,
+                ENV_TOPIC_ARN: self.topic.topic_arn,
+                ENV_JUDGE_ROLE_ARN: stateful.judge_role.role_arn,
+                ENV_SETTINGS_JSON: settings.to_json(),
+            },
+        )
+        self.validate = ValidateStage(self, "ValidateStage", data=data)
+        self.registry = RegistryStage(self, "RegistryStage", data=data)
+        self.stage = StageStage(self, "StageStage", data=data)
+        self.plan = PlanStage(self, "PlanStage", data=data)
+        self.capacity = CapacityStage(self, "CapacityStage", data=data)
+        self.results = ResultsStage(self, "ResultsStage", data=data)
+        self.workflow = RunWorkflow(
+            self, "Workflow", state_machine_name=state_machine_name, validate=self.validate,
+            registry=self.registry, stage=self.stage, plan=self.plan, capacity=self.capacity,
+            judge_role=stateful.judge_role,
+            results_timeout=Duration.seconds(settings.results_timeout_seconds),
+            job_timeout=Duration.seconds(settings.max_runtime_seconds + settings.capacity_wait_total_seconds),
+        )
+        state_machine = self.workflow.state_machine
+
+        # Events that could not be delivered are kept for 14 days, never dropped.
+        dead_letters = sqs.Queue(self, "UndeliveredEvents", encryption=sqs.QueueEncryption.KMS,
+                                 encryption_master_key=storage.key, enforce_ssl=True,
+                                 retention_period=Duration.days(14))
+        delivery = dict(dead_letter_queue=dead_letters, retry_attempts=185, max_event_age=Duration.hours(24))
+
+        events.Rule(
+            self, "DatasetDropped",
+            description=f"New object under {layout.INCOMING_PREFIX} in the datasets bucket starts a run",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"], detail_type=["Object Created"],
+                detail={"bucket": {"name": [storage.datasets.bucket_name]},
+                        "object": {"key": [{"prefix": layout.INCOMING_PREFIX}]}},
+            ),
+            targets=[targets.SfnStateMachine(
+                state_machine,
+                input=events.RuleTargetInput.from_object({
+                    "bucket": events.EventField.from_path("$.detail.bucket.name"),
+                    "key": events.EventField.from_path("$.detail.object.key"),
+                    "source": "s3-event",
+                    "event_id": events.EventField.from_path("$.id"),
+                }),
+                **delivery,
+            )],
+        )
+        events.Rule(
+            self, "JudgeOutputLanded",
+            description="A judge job's output.tar.gz in the work bucket triggers the results stage",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"], detail_type=["Object Created"],
+                detail={"bucket": {"name": [storage.work.bucket_name]},
+                        "object": {"key": [{"wildcard": f"{layout.RUNS_PREFIX}*/output/*/{layout.OUTPUT_ARCHIVE_NAME}"}]}},
+            ),
+            targets=[targets.LambdaFunction(self.results.function, **delivery)],
+        )
+        events.Rule(
+            self, "ExecutionEnded",
+            description="An aborted, timed-out or failed run releases its capacity and is recorded",
+            event_pattern=events.EventPattern(
+                source=["aws.states"], detail_type=["Step Functions Execution Status Change"],
+                detail={"status": ["ABORTED", "TIMED_OUT", "FAILED"],
+                        "stateMachineArn": [state_machine.state_machine_arn]},
+            ),
+            targets=[targets.LambdaFunction(self.capacity.on_execution_ended, **delivery)],
+        )
+
+        alarm_action = cw_actions.SnsAction(self.topic)
+        failed_runs = cloudwatch.Alarm(
+            self, "RunsFailing", metric=state_machine.metric_failed(period=Duration.minutes(5)),
+            threshold=1, evaluation_periods=1, alarm_description="A judgeflow run failed (see the notification)",
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        failed_runs.add_alarm_action(alarm_action)
+        lambda_errors = []
+        for name, function in (("Validate", self.validate.function), ("Results", self.results.function),
+                               ("CapacityAcquire", self.capacity.acquire)):
+            alarm = cloudwatch.Alarm(
+                self, f"{name}Errors", metric=function.metric_errors(period=Duration.minutes(5)), threshold=1,
+                evaluation_periods=1, alarm_description=f"judgeflow {name} Lambda raised errors",
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(alarm_action)
+            lambda_errors.append(function.metric_errors(period=Duration.minutes(5)))
+        undelivered = cloudwatch.Alarm(
+            self, "EventsUndelivered", metric=dead_letters.metric_approximate_number_of_messages_visible(),
+            threshold=1, evaluation_periods=1, alarm_description="Trigger events could not be delivered",
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        undelivered.add_alarm_action(alarm_action)
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{construct_id}-runs")
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Runs", left=[state_machine.metric_started(), state_machine.metric_succeeded(),
+                                                       state_machine.metric_failed(), state_machine.metric_aborted()]),
+            cloudwatch.GraphWidget(title="Lambda errors", left=lambda_errors),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=[failed_runs, undelivered]),
+        )
+
+
+def _colon():
+    from aws_cdk import ArnFormat
+
+    return ArnFormat.COLON_RESOURCE_NAME

@@ -1,0 +1,196 @@
+"""The run state machine: validate -> register -> stage -> plan -> capacity loop -> Nova job -> results.
+
+State names are written for the Step Functions console. Every path that reserved capacity
+releases it; every failure is recorded in the registry before the execution fails.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from infra.stages.capacity import CapacityStage
+from infra.stages.plan import PlanStage
+from infra.stages.registry import RegistryStage
+from infra.stages.stage import StageStage
+from infra.stages.validate import ValidateStage
+
+SAGEMAKER_SYNC_RULE = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
+TRAINING_JOB_FIELDS = (
+    "TrainingJobName", "AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig",
+    "ResourceConfig", "StoppingCondition", "HyperParameters", "ProfilerConfig", "RemoteDebugConfig",
+)
+
+
+def _invoke(scope: Construct, name: str, function: lambda_.IFunction, payload: dict, result_path: str,
+            comment: str) -> tasks.LambdaInvoke:
+    return tasks.LambdaInvoke(
+        scope, name, lambda_function=function, payload=sfn.TaskInput.from_object(payload),
+        payload_response_only=True, result_path=result_path, comment=comment,
+        retry_on_service_exceptions=True,
+    )
+
+
+EXECUTION = {"execution_arn.$": "$$.Execution.Id", "execution_name.$": "$$.Execution.Name"}
+
+
+class RunWorkflow(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        state_machine_name: str,
+        validate: ValidateStage,
+        registry: RegistryStage,
+        stage: StageStage,
+        plan: PlanStage,
+        capacity: CapacityStage,
+        judge_role: iam.IRole,
+        results_timeout: Duration,
+        job_timeout: Duration,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+
+        validate_task = _invoke(
+            self, "Validate dataset", validate.function,
+            {"request.$": "$", **EXECUTION},
+            "$.validation", "Stream the JSONL, check every line and the run settings",
+        )
+        record_rejection = _invoke(
+            self, "Record rejection", registry.record_rejection,
+            {"validation.$": "$.validation", **EXECUTION}, "$.rejection",
+            "Registry: REJECTED with the reason; notify",
+        )
+        rejected = sfn.Fail(self, "Dataset rejected", error="DatasetRejected", cause_path="$.rejection.message")
+        register = _invoke(
+            self, "Register run", registry.register, {"validation.$": "$.validation", **EXECUTION}, "$.run",
+            "Run id = hash(content, settings); a known run is not launched again",
+        )
+        duplicate = sfn.Succeed(self, "Already run - not launched again",
+                                comment="$.run.message names the run this upload duplicates")
+        stage_task = _invoke(
+            self, "Stage Nova input", stage.function,
+            {"run_id.$": "$.run.run_id", "dataset.$": "$.validation.dataset"}, "$.staged",
+            "Write llm_judge.jsonl (prompt/response_A/response_B) and the sidecar",
+        )
+        plan_task = _invoke(
+            self, "Plan judge job", plan.function,
+            {"run_id.$": "$.run.run_id", "settings.$": "$.validation.settings"}, "$.plan",
+            "Render the recipe and build the CreateTrainingJob request",
+        )
+        acquire = _invoke(
+            self, "Check capacity", capacity.acquire,
+            {"run_id.$": "$.run.run_id", "plan.$": "$.plan", "capacity.$": "$.capacity", **EXECUTION},
+            "$.capacity", "Live quota minus use and reservations: reserve a slot or say how long to wait",
+        )
+        wait = sfn.Wait(self, "Wait for capacity", time=sfn.WaitTime.seconds_path("$.capacity.wait_seconds"),
+                        comment="$.capacity.reason says which quota is full and when the next check is")
+        release_payload = {"execution_arn.$": "$$.Execution.Id",
+                           "instance_types.$": "$.validation.settings.instance_types"}
+        release_after_refusal = _invoke(
+            self, "Release slot after quota refusal", capacity.release, release_payload, "$.released",
+            "CreateTrainingJob said ResourceLimitExceeded: give the slot back and wait",
+        )
+        release_after_success = _invoke(
+            self, "Release capacity", capacity.release, release_payload, "$.released", "The job ended")
+        release_after_failure = _invoke(
+            self, "Release capacity after failure", capacity.release, release_payload, "$.released",
+            "The job or a stage failed")
+        record_failure = _invoke(
+            self, "Record failure", registry.record_failure,
+            {"run_id.$": "$.run.run_id", "error.$": "$.error"}, "$.failure",
+            "Registry: FAILED with the reason; notify",
+        )
+        failed = sfn.Fail(self, "Run failed", error="RunFailed", cause_path="$.failure.message")
+        no_capacity = sfn.Pass(self, "No capacity", parameters={"Error": "NoCapacity", "Cause.$": "$.capacity.reason"},
+                               result_path="$.error")
+
+        request = {f"{name}.$": f"$.capacity.request.{name}" for name in TRAINING_JOB_FIELDS}
+        run_judge = sfn.CustomState(self, "Run Nova judge", state_json={
+            "Type": "Task",
+            "Comment": "SageMaker training job with the Nova judge recipe; the request is sent as planned",
+            "Resource": f"arn:{stack.partition}:states:::sagemaker:createTrainingJob.sync",
+            "Parameters": request,
+            "ResultSelector": {
+                "TrainingJobName.$": "$.TrainingJobName",
+                "TrainingJobStatus.$": "$.TrainingJobStatus",
+                "ModelArtifacts.$": "$.ModelArtifacts",
+                "InstanceType.$": "$.ResourceConfig.InstanceType",
+            },
+            "ResultPath": "$.job",
+            "TimeoutSeconds": int(job_timeout.to_seconds()),
+        })
+        run_judge.add_catch(release_after_refusal, errors=["SageMaker.ResourceLimitExceededException"],
+                            result_path="$.error")
+        run_judge.add_catch(release_after_failure, errors=["States.ALL"], result_path="$.error")
+
+        await_results = tasks.LambdaInvoke(
+            self, "Wait for results", lambda_function=registry.await_results,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object({"run_id.$": "$.run.run_id", "task_token": sfn.JsonPath.task_token}),
+            result_path="$.results", task_timeout=sfn.Timeout.duration(results_timeout),
+            comment="The results stage (S3-triggered) reports the summary here",
+        )
+        done = sfn.Succeed(self, "Results ready", output_path="$.results")
+
+        for step in (stage_task, plan_task, acquire, await_results):
+            step.add_catch(release_after_failure, errors=["States.ALL"], result_path="$.error")
+        validate_task.add_catch(sfn.Fail(self, "Could not read dataset", error="DatasetUnreadable",
+                                         cause_path="$.error.Cause"), errors=["States.ALL"], result_path="$.error")
+        register.add_catch(sfn.Fail(self, "Could not register run", error="RegistryError",
+                                    cause_path="$.error.Cause"), errors=["States.ALL"], result_path="$.error")
+
+        initial_capacity = sfn.Pass(self, "Start capacity checks", result=sfn.Result.from_object({}),
+                                    result_path="$.capacity")
+        capacity_choice = (
+            sfn.Choice(self, "Capacity reserved?")
+            .when(sfn.Condition.boolean_equals("$.capacity.acquired", True), run_judge)
+            .when(sfn.Condition.boolean_equals("$.capacity.exhausted", True), no_capacity)
+            .otherwise(wait)
+        )
+        wait.next(acquire)
+        release_after_refusal.next(wait)
+        no_capacity.next(release_after_failure)
+        release_after_failure.next(record_failure)
+        record_failure.next(failed)
+        run_judge.next(release_after_success)
+        release_after_success.next(await_results)
+        await_results.next(done)
+
+        definition = (
+            sfn.Chain.start(validate_task)
+            .next(sfn.Choice(self, "Dataset valid?")
+                  .when(sfn.Condition.boolean_equals("$.validation.valid", False), record_rejection.next(rejected))
+                  .otherwise(register.next(
+                      sfn.Choice(self, "New run?")
+                      .when(sfn.Condition.boolean_equals("$.run.duplicate", True), duplicate)
+                      .otherwise(stage_task.next(plan_task).next(initial_capacity).next(acquire)
+                                 .next(capacity_choice)))))
+        )
+        log_group = logs.LogGroup(self, "ExecutionLogs", retention=logs.RetentionDays.THREE_MONTHS,
+                                  removal_policy=RemovalPolicy.DESTROY)
+        self.state_machine = sfn.StateMachine(
+            self, "StateMachine",
+            state_machine_name=state_machine_name,
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            comment="judgeflow: one Nova LLM-as-a-Judge run per dataset",
+        )
+        training_jobs = stack.format_arn(service="sagemaker", resource="training-job", resource_name="jf-*")
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
+                     "sagemaker:AddTags"], resources=[training_jobs]))
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["iam:PassRole"], resources=[judge_role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            resources=[stack.format_arn(service="events", resource="rule", resource_name=SAGEMAKER_SYNC_RULE)]))

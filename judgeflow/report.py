@@ -1,0 +1,158 @@
+"""The report picture (PNG) and the Markdown summary of one run."""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any, Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: Lambda and CI have no display
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Wedge  # noqa: E402
+
+COLOR_A, COLOR_B, COLOR_TIE, COLOR_ERR = "#4C72B0", "#DD8452", "#8C8C8C", "#C44E52"
+
+
+def _fmt(value: Any, pattern: str = "{:.3f}") -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def render_png(summary: Mapping[str, Any]) -> bytes:
+    ours = summary["judgeflow_statistics"]
+    service = summary["service_metrics"]
+    label_a, label_b = summary.get("model_a", "A"), summary.get("model_b", "B")
+    counts = [ours["a_wins"], ours["b_wins"], ours["ties"], ours["errors"]]
+    categories = summary.get("per_category") or []
+    rows = 3 if categories else 2
+    fig = plt.figure(figsize=(16, 4.6 * rows), dpi=100)
+    grid = fig.add_gridspec(rows, 3, hspace=0.55, wspace=0.3)
+    title = f"{label_b} (B) vs {label_a} (A) - judge {summary.get('judge_model') or '?'} - verdict: {ours['verdict']}"
+    fig.suptitle(title, fontsize=15, fontweight="bold")
+    if summary.get("produced_by") == "local-emulator":
+        fig.text(0.5, 0.955, "Produced by the local-emulator (deterministic rule, not a Nova judge)",
+                 ha="center", color=COLOR_ERR, fontsize=11)
+
+    ax = fig.add_subplot(grid[0, 0])
+    names = [f"{label_a}\n(A)", f"{label_b}\n(B)", "Ties", "Errors"]
+    bars = ax.bar(names, counts, color=[COLOR_A, COLOR_B, COLOR_TIE, COLOR_ERR])
+    ax.bar_label(bars)
+    ax.set_title("Score distribution")
+    ax.set_ylabel("items")
+
+    ax = fig.add_subplot(grid[0, 1])
+    ax.axvline(0.5, color="black", linestyle="--", linewidth=1, label="no preference (50%)")
+    ypos = []
+    if service.get("winrate") is not None:
+        low, high = service.get("lower_rate"), service.get("upper_rate")
+        err = [[service["winrate"] - (low if low is not None else service["winrate"])],
+               [(high if high is not None else service["winrate"]) - service["winrate"]]]
+        ax.errorbar(service["winrate"], 1, xerr=err, fmt="o", color=COLOR_B, capsize=6, label="service winrate")
+        ypos.append((1, "service\n(Bradley-Terry,\nbootstrap)"))
+    if ours.get("b_share_decisive") is not None:
+        share = ours["b_share_decisive"]
+        ax.errorbar(share, 0, xerr=[[share - ours["wilson_low"]], [ours["wilson_high"] - share]], fmt="s",
+                    color=COLOR_A, capsize=6, label="judgeflow Wilson 95%")
+        ypos.append((0, "judgeflow\n(B share of\ndecisive, Wilson)"))
+    ax.set_yticks([p for p, _ in ypos], [t for _, t in ypos])
+    ax.set_ylim(-0.8, 1.8)
+    ax.set_xlim(0, 1)
+    ax.set_title("Win rate of B with 95% interval")
+    ax.legend(loc="upper right", fontsize=8)
+
+    ax = fig.add_subplot(grid[0, 2])
+    shares = [c for c in counts[:3]]
+    if sum(shares):
+        ax.pie(shares, labels=[f"{label_a} (A)", f"{label_b} (B)", "Tie"], colors=[COLOR_A, COLOR_B, COLOR_TIE],
+               autopct="%1.0f%%", startangle=90)
+    ax.set_title("Preference shares (judged items)")
+
+    ax = fig.add_subplot(grid[1, 0])
+    bars = ax.barh([f"{label_a} (A)", f"{label_b} (B)"], counts[:2], color=[COLOR_A, COLOR_B])
+    ax.bar_label(bars)
+    margin = counts[1] - counts[0]
+    leader = label_b if margin > 0 else label_a if margin < 0 else "neither"
+    ax.set_title(f"A vs B wins - margin {abs(margin)} for {leader}")
+
+    ax = fig.add_subplot(grid[1, 1])
+    rate = ours.get("b_share_decisive")
+    for start, end, color in ((0, 60, COLOR_A), (60, 120, COLOR_TIE), (120, 180, COLOR_B)):
+        ax.add_patch(Wedge((0, 0), 1, start, end, width=0.3, color=color, alpha=0.6))
+    if rate is not None:
+        angle = math.radians(180 * (1 - rate))
+        ax.annotate("", xy=(0.85 * math.cos(angle), 0.85 * math.sin(angle)), xytext=(0, 0),
+                    arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 2})
+        ax.text(0, -0.2, f"B wins {rate:.0%} of decisive items", ha="center", fontsize=11)
+    ax.text(-1, -0.08, "A", ha="center"), ax.text(1, -0.08, "B", ha="center")
+    ax.set_xlim(-1.2, 1.2), ax.set_ylim(-0.35, 1.1)
+    ax.set_aspect("equal"), ax.axis("off")
+    ax.set_title("Win-rate gauge")
+
+    ax = fig.add_subplot(grid[1, 2])
+    ax.axis("off")
+    table_rows = [
+        ["items", str(ours["total"])],
+        ["A / B / ties / errors", " / ".join(str(c) for c in counts)],
+        ["service winrate [low, high]", f"{_fmt(service.get('winrate'), '{:.2f}')} "
+                                        f"[{_fmt(service.get('lower_rate'), '{:.2f}')}, "
+                                        f"{_fmt(service.get('upper_rate'), '{:.2f}')}]"],
+        ["judgeflow B share (Wilson)", f"{_fmt(ours.get('b_share_decisive'))} "
+                                       f"[{_fmt(ours.get('wilson_low'))}, {_fmt(ours.get('wilson_high'))}]"],
+        ["tie-as-half win rate", _fmt(ours.get("tie_half_win_rate"))],
+        ["error rate", _fmt(ours.get("error_rate"), "{:.1%}")],
+        ["order agreement", _fmt(ours.get("agreement_rate"), "{:.1%}")],
+        ["verdict", ours["verdict"]],
+    ]
+    table = ax.table(cellText=table_rows, colLabels=["metric", "value"], loc="center", cellLoc="left")
+    table.auto_set_font_size(False)
+    table.set_fontsize(10)
+    table.scale(1, 1.5)
+    ax.set_title("Summary")
+
+    if categories:
+        ax = fig.add_subplot(grid[2, :])
+        labels = [c["category"] for c in categories]
+        values = [c["b_share"] if c["b_share"] is not None else float("nan") for c in categories]
+        lows = [v - c["wilson_low"] if c["wilson_low"] is not None else 0 for v, c in zip(values, categories)]
+        highs = [c["wilson_high"] - v if c["wilson_high"] is not None else 0 for v, c in zip(values, categories)]
+        ax.errorbar(range(len(labels)), values, yerr=[lows, highs], fmt="o", color=COLOR_B, capsize=5)
+        ax.axhline(0.5, color="black", linestyle="--", linewidth=1)
+        ax.set_xticks(range(len(labels)), [f"{c['category']}\n(n={c['A'] + c['B'] + c['tie'] + c['error']})"
+                                           for c in categories])
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("B share of decisive")
+        ax.set_title("Per-category win rate of B (Wilson 95%)")
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def render_markdown(summary: Mapping[str, Any]) -> str:
+    ours = summary["judgeflow_statistics"]
+    service = summary["service_metrics"]
+    lines = [
+        f"# judgeflow run {summary['run_id']}",
+        "",
+        f"- produced by: **{summary.get('produced_by')}**",
+        f"- task: {summary.get('task')}, judge: {summary.get('judge_model')}",
+        f"- A = {summary.get('model_a')}, B = {summary.get('model_b')}",
+        f"- verdict: **{ours['verdict']}** ({ours['verdict_reason']})",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| A / B / ties / errors | {ours['a_wins']} / {ours['b_wins']} / {ours['ties']} / {ours['errors']} |",
+        f"| service winrate [lower, upper] | {service.get('winrate')} [{service.get('lower_rate')}, "
+        f"{service.get('upper_rate')}] |",
+        f"| judgeflow B share of decisive, Wilson 95% | {_fmt(ours.get('b_share_decisive'))} "
+        f"[{_fmt(ours.get('wilson_low'))}, {_fmt(ours.get('wilson_high'))}] |",
+        f"| tie-as-half win rate | {_fmt(ours.get('tie_half_win_rate'))} |",
+        f"| error rate | {_fmt(ours.get('error_rate'), '{:.1%}')} |",
+        f"| forward/backward agreement | {_fmt(ours.get('agreement_rate'), '{:.1%}')} |",
+    ]
+    for category in summary.get("per_category") or []:
+        lines.append(f"| category {category['category']}: B share [Wilson] | {_fmt(category['b_share'])} "
+                     f"[{_fmt(category['wilson_low'])}, {_fmt(category['wilson_high'])}] |")
+    return "\n".join(lines) + "\n"

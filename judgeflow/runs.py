@@ -1,0 +1,176 @@
+"""Run identity, per-run settings and the run registry (DynamoDB).
+
+A run id is derived from the dataset's content hash plus the effective settings, so the same
+file dropped twice (or under another name) maps to the same run and is never launched twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Mapping
+
+from jsonschema import Draft202012Validator
+
+from judgeflow.settings import Settings
+
+# Run statuses recorded in the registry.
+RUNNING = "RUNNING"
+SUCCEEDED = "SUCCEEDED"
+UNRELIABLE = "UNRELIABLE"
+FAILED = "FAILED"
+REJECTED = "REJECTED"
+ABORTED = "ABORTED"
+FINAL_STATUSES = (SUCCEEDED, UNRELIABLE, FAILED, REJECTED, ABORTED)
+
+# S3 user metadata keys accepted for per-run settings (x-amz-meta-<key>).
+METADATA_KEYS = {
+    "task": "task",
+    "judge-model": "judge_model",
+    "model-a": "model_a",
+    "model-b": "model_b",
+    "instance-types": "instance_types",
+    "rerun": "rerun",
+}
+
+
+class RunSettingsError(ValueError):
+    """Per-run settings are invalid; the message names the key and the allowed values."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    task: str
+    judge_model: str
+    model_a: str
+    model_b: str
+    instance_types: tuple[str, ...]
+    rerun: bool = False
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that make a run different (labels included: they name the result)."""
+        data = asdict(self)
+        data.pop("rerun")
+        data["instance_types"] = list(self.instance_types)
+        return data
+
+
+@lru_cache(maxsize=1)
+def _settings_validator() -> Draft202012Validator:
+    text = resources.files("judgeflow.schemas").joinpath("run_settings.schema.json").read_text(encoding="utf-8")
+    return Draft202012Validator(json.loads(text))
+
+
+def settings_from_metadata(metadata: Mapping[str, str]) -> dict[str, Any]:
+    """Turn S3 user metadata (all strings) into the settings shape; unknown keys are reported."""
+    out: dict[str, Any] = {}
+    for raw_key, value in metadata.items():
+        key = raw_key.lower().removeprefix("x-amz-meta-")
+        name = METADATA_KEYS.get(key) or METADATA_KEYS.get(key.replace("_", "-"))
+        if name is None:
+            raise RunSettingsError(
+                f"unknown S3 metadata key 'x-amz-meta-{key}'; allowed: "
+                + ", ".join(f"x-amz-meta-{k}" for k in METADATA_KEYS)
+            )
+        if name == "instance_types":
+            out[name] = [part.strip() for part in value.split(",") if part.strip()]
+        elif name == "rerun":
+            if value.lower() not in ("true", "false"):
+                raise RunSettingsError(f"x-amz-meta-rerun must be 'true' or 'false', got {value!r}")
+            out[name] = value.lower() == "true"
+        else:
+            out[name] = value
+    return out
+
+
+def resolve_run_settings(requested: Mapping[str, Any] | None, defaults: Settings) -> RunSettings:
+    requested = dict(requested or {})
+    errors = sorted(_settings_validator().iter_errors(requested), key=lambda e: list(e.path))
+    if errors:
+        messages = []
+        for error in errors:
+            where = ".".join(str(p) for p in error.absolute_path) or "settings"
+            if error.validator == "additionalProperties":
+                allowed = sorted(error.schema["properties"])
+                messages.append(f"{error.message}; allowed keys: {allowed}")
+            elif error.validator == "enum":
+                messages.append(f"{where}: {error.instance!r} is not allowed; use one of {error.validator_value}")
+            else:
+                messages.append(f"{where}: {error.message}")
+        raise RunSettingsError("invalid run settings: " + "; ".join(messages))
+    return RunSettings(
+        task=requested.get("task", defaults.default_task),
+        judge_model=requested.get("judge_model", defaults.default_judge_model),
+        model_a=requested.get("model_a", "model_a"),
+        model_b=requested.get("model_b", "model_b"),
+        instance_types=tuple(requested.get("instance_types", defaults.instance_preferences)),
+        rerun=bool(requested.get("rerun", False)),
+    )
+
+
+def derive_run_id(content_sha256: str, settings: RunSettings, rerun_nonce: str = "") -> str:
+    """Stable id: same content + same settings -> same id. A re-run adds the nonce."""
+    payload = json.dumps(
+        {"content": content_sha256, "settings": settings.identity(), "rerun": rerun_nonce if settings.rerun else ""},
+        sort_keys=True,
+    )
+    return "jf-" + hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def training_job_name(run_id: str, attempt: int = 0) -> str:
+    # SageMaker job names: up to 63 chars of [a-zA-Z0-9-]. The attempt suffix keeps names unique
+    # when a quota refusal sends the run back to waiting (job names cannot be reused).
+    return f"{run_id}-judge-{attempt}"
+
+
+@dataclass
+class RunRegistry:
+    """The DynamoDB run table: one item per run, keyed by run_id."""
+
+    table: Any  # boto3 DynamoDB Table resource
+
+    def register(self, *, run_id: str, item: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Create the run; return None if new, else the existing item (a duplicate)."""
+        now = int(time.time())
+        try:
+            self.table.put_item(
+                Item={"run_id": run_id, "status": RUNNING, "created_at": now, "updated_at": now, **item},
+                ConditionExpression="attribute_not_exists(run_id)",
+            )
+            return None
+        except self.table.meta.client.exceptions.ConditionalCheckFailedException:
+            return self.get(run_id)
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        return self.table.get_item(Key={"run_id": run_id}, ConsistentRead=True).get("Item")
+
+    def update(self, run_id: str, **fields: Any) -> dict[str, Any]:
+        fields["updated_at"] = int(time.time())
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":v{i}": value for i, value in enumerate(fields.values())}
+        expression = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+        return self.table.update_item(
+            Key={"run_id": run_id},
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+
+    def finish(self, run_id: str, *, status: str, reason: str, **fields: Any) -> dict[str, Any]:
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"not a final status: {status}")
+        return self.update(run_id, status=status, reason=reason, finished_at=int(time.time()), **fields)
+
+    def find_by_execution(self, execution_arn: str) -> dict[str, Any] | None:
+        response = self.table.query(
+            IndexName="by-execution",
+            KeyConditionExpression="execution_arn = :arn",
+            ExpressionAttributeValues={":arn": execution_arn},
+        )
+        items = response.get("Items", [])
+        return items[0] if items else None

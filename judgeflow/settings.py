@@ -1,0 +1,160 @@
+"""Deployment settings: one typed object, built from `cdk.json` context and validated once.
+
+The same values reach the Lambdas as environment variables (see `ENV_*` names and
+`to_lambda_environment`). Every field documents its default in `DEFAULTS`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+TASKS = ("llm_judge", "rubric_llm_judge")
+JUDGE_MODELS = ("micro", "lite", "pro", "lite-2")
+
+# Defaults applied when a cdk.json context key is absent. Documented in README "Configuration".
+DEFAULTS: dict[str, Any] = {
+    # Region judgeflow deploys to; the Nova evaluation image must be known for it.
+    "region": "us-east-1",
+    # Region -> Nova evaluation container image. Only us-east-1 is confirmed by AWS pages;
+    # us-west-2 uses account 176779409107. Add regions here, never in code.
+    "nova_images": {
+        "us-east-1": "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-evaluation-repo:SM-TJ-Eval-V2-latest",
+        "us-west-2": "176779409107.dkr.ecr.us-west-2.amazonaws.com/nova-evaluation-repo:SM-TJ-Eval-V2-latest",
+    },
+    # Instance types tried in order; each run only uses those its recipe allows.
+    "instance_preferences": ["ml.g5.12xlarge", "ml.g5.24xlarge", "ml.g6.12xlarge", "ml.g6.24xlarge", "ml.p5.48xlarge"],
+    "default_task": "llm_judge",
+    "default_judge_model": "micro",
+    # Capacity wait loop: first wait, backoff cap, and total budget before the run fails.
+    "capacity_wait_initial_seconds": 60,
+    "capacity_wait_max_seconds": 900,
+    "capacity_wait_total_seconds": 86400,
+    # A reservation not confirmed by a running job within this time is considered stale.
+    "reservation_ttl_seconds": 3600,
+    # Nova training job hard stop (the SageMaker SDK default for recipes).
+    "max_runtime_seconds": 86400,
+    # How long the run waits for the results Lambda after the job completed.
+    "results_timeout_seconds": 7200,
+    # Validation limits.
+    "token_limit": 7000,
+    "max_rows": 100000,
+    "max_errors_reported": 50,
+    # Optional e-mail subscribed to run notifications ("" = none).
+    "notification_email": "",
+}
+
+# Environment variable names the Lambdas read (set by infra from the same Settings).
+ENV_DATASETS_BUCKET = "JUDGEFLOW_DATASETS_BUCKET"
+ENV_WORK_BUCKET = "JUDGEFLOW_WORK_BUCKET"
+ENV_METRICS_BUCKET = "JUDGEFLOW_METRICS_BUCKET"
+ENV_RUNS_TABLE = "JUDGEFLOW_RUNS_TABLE"
+ENV_TOPIC_ARN = "JUDGEFLOW_TOPIC_ARN"
+ENV_JUDGE_ROLE_ARN = "JUDGEFLOW_JUDGE_ROLE_ARN"
+ENV_SETTINGS_JSON = "JUDGEFLOW_SETTINGS"
+
+
+class SettingsError(ValueError):
+    """A cdk.json context value is missing or wrong; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    region: str
+    nova_images: Mapping[str, str]
+    instance_preferences: tuple[str, ...]
+    default_task: str
+    default_judge_model: str
+    capacity_wait_initial_seconds: int
+    capacity_wait_max_seconds: int
+    capacity_wait_total_seconds: int
+    reservation_ttl_seconds: int
+    max_runtime_seconds: int
+    results_timeout_seconds: int
+    token_limit: int
+    max_rows: int
+    max_errors_reported: int
+    notification_email: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def nova_image(self) -> str:
+        return self.nova_images[self.region]
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> "Settings":
+        merged = {**DEFAULTS, **(values or {})}
+        unknown = sorted(set(merged) - set(DEFAULTS))
+        if unknown:
+            raise SettingsError(
+                f"cdk.json context 'judgeflow' has unknown keys {unknown}; allowed keys: {sorted(DEFAULTS)}"
+            )
+        for name in (
+            "capacity_wait_initial_seconds",
+            "capacity_wait_max_seconds",
+            "capacity_wait_total_seconds",
+            "reservation_ttl_seconds",
+            "max_runtime_seconds",
+            "results_timeout_seconds",
+            "token_limit",
+            "max_rows",
+            "max_errors_reported",
+        ):
+            value = merged[name]
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise SettingsError(f"cdk.json context judgeflow.{name} must be a positive integer, got {value!r}")
+        if merged["capacity_wait_initial_seconds"] > merged["capacity_wait_max_seconds"]:
+            raise SettingsError(
+                "judgeflow.capacity_wait_initial_seconds must not exceed judgeflow.capacity_wait_max_seconds"
+            )
+        if merged["region"] not in merged["nova_images"]:
+            raise SettingsError(
+                f"No Nova evaluation image configured for region {merged['region']!r}; add it to "
+                f"cdk.json context judgeflow.nova_images (known: {sorted(merged['nova_images'])})"
+            )
+        if merged["default_task"] not in TASKS:
+            raise SettingsError(f"judgeflow.default_task must be one of {list(TASKS)}, got {merged['default_task']!r}")
+        if merged["default_judge_model"] not in JUDGE_MODELS:
+            raise SettingsError(
+                f"judgeflow.default_judge_model must be one of {list(JUDGE_MODELS)}, "
+                f"got {merged['default_judge_model']!r}"
+            )
+        prefs = merged["instance_preferences"]
+        if not prefs or not all(isinstance(p, str) and p.startswith("ml.") for p in prefs):
+            raise SettingsError(
+                "judgeflow.instance_preferences must be a non-empty list of SageMaker instance types like "
+                f"'ml.g5.12xlarge', got {prefs!r}"
+            )
+        return cls(
+            region=merged["region"],
+            nova_images=dict(merged["nova_images"]),
+            instance_preferences=tuple(prefs),
+            default_task=merged["default_task"],
+            default_judge_model=merged["default_judge_model"],
+            capacity_wait_initial_seconds=merged["capacity_wait_initial_seconds"],
+            capacity_wait_max_seconds=merged["capacity_wait_max_seconds"],
+            capacity_wait_total_seconds=merged["capacity_wait_total_seconds"],
+            reservation_ttl_seconds=merged["reservation_ttl_seconds"],
+            max_runtime_seconds=merged["max_runtime_seconds"],
+            results_timeout_seconds=merged["results_timeout_seconds"],
+            token_limit=merged["token_limit"],
+            max_rows=merged["max_rows"],
+            max_errors_reported=merged["max_errors_reported"],
+            notification_email=merged["notification_email"],
+        )
+
+    def to_json(self) -> str:
+        data = {name: getattr(self, name) for name in DEFAULTS}
+        data["instance_preferences"] = list(self.instance_preferences)
+        data["nova_images"] = dict(self.nova_images)
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        environ = os.environ if environ is None else environ
+        raw = environ.get(ENV_SETTINGS_JSON)
+        return cls.from_mapping(json.loads(raw) if raw else None)
+
+ENV_CAPACITY_TABLE = "JUDGEFLOW_CAPACITY_TABLE"

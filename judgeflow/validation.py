@@ -1,0 +1,271 @@
+"""Streaming validation of a judge dataset (JSONL), with line-numbered, fixable errors.
+
+Reads bytes chunk by chunk, so memory stays bounded by the longest line, not the file.
+Each finding names the line (1-based), the field, what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any, BinaryIO, Iterable, Iterator
+
+from jsonschema import Draft202012Validator
+
+from judgeflow.settings import TASKS
+
+NOVA_FIELDS = ("prompt", "response_A", "response_B")
+UTF8_BOM = b"\xef\xbb\xbf"
+GZIP_MAGIC = b"\x1f\x8b"
+CHUNK_SIZE = 1 << 20
+# Token estimate: about 4 characters of English text per token, plus the judge's own
+# instructions wrapped around every record. Documented in README "Dataset format".
+CHARS_PER_TOKEN = 4
+JUDGE_PROMPT_OVERHEAD_TOKENS = 300
+
+
+@dataclass(frozen=True)
+class Finding:
+    line: int | None
+    field: str | None
+    kind: str
+    message: str
+    fix: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "field": self.field, "kind": self.kind, "message": self.message, "fix": self.fix}
+
+
+@dataclass
+class ValidationReport:
+    source: str
+    task: str
+    errors: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    error_counts: Counter = field(default_factory=Counter)
+    warning_counts: Counter = field(default_factory=Counter)
+    lines: int = 0
+    records: int = 0
+    bytes_read: int = 0
+    max_tokens_estimate: int = 0
+    content_sha256: str = ""
+    max_findings: int = 50
+
+    @property
+    def valid(self) -> bool:
+        return not self.error_counts
+
+    def add_error(self, finding: Finding) -> None:
+        self.error_counts[finding.kind] += 1
+        if len(self.errors) < self.max_findings:
+            self.errors.append(finding)
+
+    def add_warning(self, finding: Finding) -> None:
+        self.warning_counts[finding.kind] += 1
+        if len(self.warnings) < self.max_findings:
+            self.warnings.append(finding)
+
+    def summary(self) -> str:
+        status = "VALID" if self.valid else "INVALID"
+        head = (
+            f"{self.source}: {status} ({self.task}) - {self.records} records on {self.lines} lines, "
+            f"{sum(self.error_counts.values())} errors, {sum(self.warning_counts.values())} warnings"
+        )
+        shown = [f"  line {f.line}, field {f.field or '-'}: {f.message} Fix: {f.fix}" for f in self.errors]
+        hidden = sum(self.error_counts.values()) - len(self.errors)
+        if hidden > 0:
+            shown.append(f"  ... and {hidden} more errors (counts by kind: {dict(self.error_counts)})")
+        return "\n".join([head, *shown])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "task": self.task,
+            "valid": self.valid,
+            "totals": {
+                "lines": self.lines,
+                "records": self.records,
+                "bytes": self.bytes_read,
+                "errors": sum(self.error_counts.values()),
+                "warnings": sum(self.warning_counts.values()),
+                "max_tokens_estimate": self.max_tokens_estimate,
+            },
+            "error_counts": dict(self.error_counts),
+            "warning_counts": dict(self.warning_counts),
+            "errors": [f.as_dict() for f in self.errors],
+            "warnings": [f.as_dict() for f in self.warnings],
+            "content_sha256": self.content_sha256,
+        }
+
+
+@lru_cache(maxsize=None)
+def task_schema(task: str) -> dict[str, Any]:
+    if task not in TASKS:
+        raise ValueError(f"Unknown task {task!r}; allowed: {list(TASKS)}")
+    text = resources.files("judgeflow.schemas").joinpath(f"{task}.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@lru_cache(maxsize=None)
+def _validator(task: str) -> Draft202012Validator:
+    return Draft202012Validator(task_schema(task))
+
+
+def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Split a byte stream into lines, keeping the line ending (to detect CRLF)."""
+    pending = b""
+    for chunk in chunks:
+        if not chunk:
+            continue
+        pending += chunk
+        start = 0
+        while True:
+            end = pending.find(b"\n", start)
+            if end < 0:
+                break
+            yield pending[start : end + 1]
+            start = end + 1
+        pending = pending[start:]
+    if pending:
+        yield pending
+
+
+def estimate_tokens(record: dict[str, Any]) -> int:
+    chars = sum(len(record.get(name) or "") for name in NOVA_FIELDS)
+    return math.ceil(chars / CHARS_PER_TOKEN) + JUDGE_PROMPT_OVERHEAD_TOKENS
+
+
+def _field_of(error: Any) -> str | None:
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        return missing[0] if missing else None
+    path = list(error.absolute_path)
+    return str(path[0]) if path else None
+
+
+def _schema_finding(line_no: int, error: Any) -> Finding:
+    name = _field_of(error)
+    if error.validator == "required":
+        return Finding(line_no, name, "missing_field", f"required field '{name}' is missing.",
+                       f"add \"{name}\": \"...\" to the object on line {line_no}.")
+    if error.validator == "type" and error.instance is None:
+        return Finding(line_no, name, "null_field", f"field '{name}' is null.",
+                       f"give '{name}' a text value (a JSON string).")
+    if error.validator == "type":
+        return Finding(line_no, name, "not_a_string",
+                       f"field '{name}' must be a string, got {type(error.instance).__name__}.",
+                       f"write '{name}' as a JSON string, e.g. \"{name}\": \"text\".")
+    if error.validator == "minLength":
+        return Finding(line_no, name, "empty_field", f"field '{name}' is empty.", f"put the text of '{name}' in it.")
+    if error.validator == "pattern":
+        return Finding(line_no, name, "blank_field", f"field '{name}' holds only whitespace.",
+                       f"put the text of '{name}' in it; a judge cannot compare blank answers.")
+    return Finding(line_no, name, "schema", error.message, "see the dataset format in the README.")
+
+
+def validate_stream(
+    chunks: Iterable[bytes],
+    *,
+    source: str,
+    task: str,
+    token_limit: int,
+    max_rows: int,
+    max_findings: int = 50,
+) -> ValidationReport:
+    """Validate a JSONL byte stream; never raises on bad content, only reports it."""
+    report = ValidationReport(source=source, task=task, max_findings=max_findings)
+    validator = _validator(task)
+    digest = hashlib.sha256()
+    trailing_blank: list[int] = []
+    seen_rows: dict[bytes, int] = {}
+    offset = 0
+
+    if not source.lower().endswith((".jsonl", ".json.l", ".ndjson")):
+        report.add_warning(Finding(None, None, "file_extension",
+                                   f"the file name '{source}' does not end in .jsonl.",
+                                   "name dataset files *.jsonl so they are recognised as JSON Lines."))
+
+    for line_no, raw in enumerate(iter_lines(chunks), start=1):
+        digest.update(raw)
+        report.lines = line_no
+        line_offset = offset
+        offset += len(raw)
+        if line_no == 1:
+            if raw.startswith(GZIP_MAGIC) or b"\x00" in raw[:1024]:
+                report.add_error(Finding(1, None, "binary_content",
+                                         "the file is binary (gzip or other), not JSON Lines text.",
+                                         "upload the uncompressed .jsonl text file."))
+                break
+            if raw.startswith(UTF8_BOM):
+                report.add_error(Finding(1, None, "byte_order_mark",
+                                         "the file starts with a UTF-8 byte-order mark (BOM).",
+                                         "save the file as UTF-8 without BOM."))
+                raw = raw[len(UTF8_BOM):]
+        body = raw.rstrip(b"\n")
+        if body.endswith(b"\r"):
+            report.add_error(Finding(line_no, None, "crlf_line_end", "the line ends with CRLF (Windows line end).",
+                                     "save the file with LF (Unix) line ends."))
+            body = body[:-1]
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            report.add_error(Finding(line_no, None, "invalid_utf8",
+                                     f"invalid UTF-8 at byte offset {line_offset + exc.start} of the file.",
+                                     "re-encode the file as UTF-8."))
+            continue
+        if not text.strip():
+            trailing_blank.append(line_no)
+            continue
+        for blank in trailing_blank:
+            report.add_error(Finding(blank, None, "blank_line", "blank line inside the data.",
+                                     "remove empty lines between records."))
+        trailing_blank.clear()
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            report.add_error(Finding(line_no, None, "invalid_json", f"not valid JSON: {exc.msg} at column {exc.colno}.",
+                                     "write one complete JSON object per line."))
+            continue
+        if not isinstance(record, dict):
+            report.add_error(Finding(line_no, None, "not_an_object",
+                                     f"the line is a JSON {type(record).__name__}, not an object.",
+                                     "write each record as {\"prompt\": ..., \"response_A\": ..., \"response_B\": ...}."))
+            continue
+        report.records += 1
+        if report.records == max_rows + 1:
+            report.add_error(Finding(line_no, None, "too_many_rows",
+                                     f"the file has more than {max_rows} records (the configured maximum).",
+                                     "split the file, or raise judgeflow.max_rows in cdk.json."))
+        schema_errors = sorted(validator.iter_errors(record), key=lambda e: (_field_of(e) or ""))
+        for error in schema_errors:
+            report.add_error(_schema_finding(line_no, error))
+        if schema_errors:
+            continue
+        tokens = estimate_tokens(record)
+        report.max_tokens_estimate = max(report.max_tokens_estimate, tokens)
+        if tokens > token_limit:
+            report.add_error(Finding(line_no, None, "too_many_tokens",
+                                     f"the record is about {tokens} tokens, over the limit of {token_limit}.",
+                                     "shorten the prompt or responses, or raise judgeflow.token_limit."))
+        key = hashlib.blake2b(json.dumps([record[n] for n in NOVA_FIELDS]).encode(), digest_size=16).digest()
+        if key in seen_rows:
+            report.add_warning(Finding(line_no, None, "duplicate_row", f"same record as line {seen_rows[key]}.",
+                                       "remove the repeated record unless you mean to count it twice."))
+        else:
+            seen_rows[key] = line_no
+    report.bytes_read = offset
+    report.content_sha256 = digest.hexdigest()
+    if report.records == 0 and not report.error_counts:
+        report.add_error(Finding(None, None, "empty_file", "the file holds no records.",
+                                 "add one JSON object per line with prompt, response_A and response_B."))
+    return report
+
+
+def read_file_chunks(handle: BinaryIO, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    while chunk := handle.read(chunk_size):
+        yield chunk

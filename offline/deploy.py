@@ -1,0 +1,235 @@
+"""Deploy the synthesized templates into the embedded AWS.
+
+The state machine definition, Lambda handlers and environments, and EventBridge rules are taken
+from the CloudFormation templates CDK synthesized, with Ref/GetAtt/Join/Sub/ImportValue
+substituted by the physical names chosen here. Nothing about the pipeline is re-declared.
+Resources that only matter on AWS (KMS, alarms, Glue, Athena, log groups, queues) are skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from offline.embedded_aws import ACCOUNT_ID, EmbeddedAws
+
+PSEUDO = {"AWS::Partition": "aws", "AWS::AccountId": ACCOUNT_ID, "AWS::URLSuffix": "amazonaws.com",
+          "AWS::NoValue": None}
+
+
+@dataclass
+class Physical:
+    ref: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+class TemplateResolver:
+    """Substitutes CloudFormation intrinsics using physical resources and stack exports."""
+
+    def __init__(self, *, region: str, stack_name: str, resources: dict[str, Physical], exports: dict[str, str]):
+        self.pseudo = {**PSEUDO, "AWS::Region": region, "AWS::StackName": stack_name}
+        self.resources = resources
+        self.exports = exports
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, arg), = value.items()
+            if key == "Ref":
+                return self.pseudo[arg] if arg in self.pseudo else self._physical(arg).ref
+            if key == "Fn::GetAtt":
+                logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+                physical = self._physical(logical)
+                if attribute not in physical.attributes:
+                    raise KeyError(f"offline deploy has no attribute {attribute} for {logical}")
+                return physical.attributes[attribute]
+            if key == "Fn::Join":
+                separator, parts = arg
+                return separator.join(str(self.resolve(p)) for p in self.resolve(parts))
+            if key == "Fn::Sub":
+                text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+                return re.sub(r"\$\{([^}]+)\}", lambda m: str(self._sub(m.group(1), variables)), text)
+            if key == "Fn::Select":
+                index, items = arg
+                return self.resolve(items)[int(index)]
+            if key == "Fn::Split":
+                separator, text = arg
+                return str(self.resolve(text)).split(separator)
+            if key == "Fn::ImportValue":
+                return self.exports[self.resolve(arg)]
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def _sub(self, name: str, variables: dict[str, Any]) -> Any:
+        if name in variables:
+            return variables[name]
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if "." in name:
+            logical, attribute = name.split(".", 1)
+            return self._physical(logical).attributes[attribute]
+        return self._physical(name).ref
+
+    def _physical(self, logical: str) -> Physical:
+        if logical not in self.resources:
+            raise KeyError(f"offline deploy did not create {logical}")
+        return self.resources[logical]
+
+
+@dataclass
+class Deployment:
+    """What the offline deploy created, by purpose."""
+
+    datasets_bucket: str = ""
+    work_bucket: str = ""
+    metrics_bucket: str = ""
+    runs_table: str = ""
+    capacity_table: str = ""
+    topic_arn: str = ""
+    state_machine_arn: str = ""
+    state_machine_definition: dict[str, Any] = field(default_factory=dict)
+    functions: dict[str, str] = field(default_factory=dict)  # logical id -> function name
+
+
+def _name(logical: str, limit: int = 63) -> str:
+    return re.sub(r"[^a-z0-9-]", "-", f"jf-{logical.lower()}")[:limit].rstrip("-")
+
+
+def deploy(aws: EmbeddedAws, templates: dict[str, dict[str, Any]], stack_order: list[str]) -> Deployment:
+    """Create the resources of each stack (stateful first) in the embedded AWS."""
+    region = aws.region
+    exports: dict[str, str] = {}
+    out = Deployment()
+    iam = boto3.client("iam", region_name=region)
+    lambda_role = iam.create_role(RoleName="jf-offline-lambda", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    for stack_name in stack_order:
+        template = templates[stack_name]
+        physical: dict[str, Physical] = {}
+        resolver = TemplateResolver(region=region, stack_name=stack_name, resources=physical, exports=exports)
+        resources = template.get("Resources", {})
+        # Pass 1: names and ARNs for every resource, so references resolve in any order.
+        for logical, resource in resources.items():
+            physical[logical] = _physical_for(logical, resource["Type"], region, resource.get("Properties", {}))
+        # Pass 2: create what the offline pipeline uses, in dependency-safe order.
+        for kind in ("AWS::IAM::Role", "AWS::S3::Bucket", "Custom::S3BucketNotifications", "AWS::DynamoDB::Table",
+                     "AWS::SNS::Topic",
+                     "AWS::Lambda::Function", "AWS::StepFunctions::StateMachine", "AWS::Events::Rule"):
+            for logical, resource in resources.items():
+                if resource["Type"] == kind:
+                    _create(aws, kind, logical, resolver.resolve(resource.get("Properties", {})), physical[logical],
+                            out, lambda_role)
+        for output in template.get("Outputs", {}).values():
+            if "Export" in output:
+                exports[resolver.resolve(output["Export"]["Name"])] = resolver.resolve(output["Value"])
+    return out
+
+
+def _physical_for(logical: str, kind: str, region: str, props: dict[str, Any]) -> Physical:
+    name = _name(logical)
+    if kind == "AWS::StepFunctions::StateMachine" and isinstance(props.get("StateMachineName"), str):
+        name = props["StateMachineName"]
+    arn = f"arn:aws:{kind.split('::')[1].lower()}:{region}:{ACCOUNT_ID}:{name}"
+    if kind == "AWS::S3::Bucket":
+        return Physical(name, {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",
+                               "RegionalDomainName": f"{name}.s3.{region}.amazonaws.com"})
+    if kind == "AWS::DynamoDB::Table":
+        return Physical(name, {"Arn": f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{name}",
+                               "StreamArn": f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{name}/stream/x"})
+    if kind == "AWS::Lambda::Function":
+        return Physical(name, {"Arn": f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"})
+    if kind == "AWS::SNS::Topic":
+        topic_arn = f"arn:aws:sns:{region}:{ACCOUNT_ID}:{name}"
+        return Physical(topic_arn, {"TopicArn": topic_arn, "TopicName": name})
+    if kind == "AWS::IAM::Role":
+        return Physical(name, {"Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}", "RoleId": name})
+    if kind == "AWS::StepFunctions::StateMachine":
+        return Physical(arn, {"Arn": arn, "Name": name})
+    if kind == "AWS::KMS::Key":
+        key_arn = f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{name}"
+        return Physical(name, {"Arn": key_arn, "KeyId": name})
+    if kind == "AWS::SQS::Queue":
+        return Physical(f"https://sqs.{region}.amazonaws.com/{ACCOUNT_ID}/{name}",
+                        {"Arn": f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{name}", "QueueName": name})
+    if kind == "AWS::Logs::LogGroup":
+        return Physical(name, {"Arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{name}:*"})
+    return Physical(name, {"Arn": arn})
+
+
+def _create(aws: EmbeddedAws, kind: str, logical: str, props: dict[str, Any], physical: Physical,
+            out: Deployment, lambda_role: str) -> None:
+    region = aws.region
+    if kind == "AWS::IAM::Role":
+        boto3.client("iam", region_name=region).create_role(
+            RoleName=physical.ref, AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]))
+    elif kind == "AWS::S3::Bucket":
+        s3 = boto3.client("s3", region_name=region)
+        s3.create_bucket(Bucket=physical.ref) if region == "us-east-1" else s3.create_bucket(
+            Bucket=physical.ref, CreateBucketConfiguration={"LocationConstraint": region})
+        if props.get("VersioningConfiguration"):
+            s3.put_bucket_versioning(Bucket=physical.ref, VersioningConfiguration={"Status": "Enabled"})
+        for role in ("Datasets", "Work", "Metrics"):
+            if logical.startswith(f"Storage{role}"):
+                setattr(out, f"{role.lower()}_bucket", physical.ref)
+    elif kind == "Custom::S3BucketNotifications":
+        # CDK turns on S3 -> EventBridge through this custom resource, not a bucket property.
+        configuration = props.get("NotificationConfiguration") or {}
+        if "EventBridgeConfiguration" in configuration:
+            boto3.client("s3", region_name=region).put_bucket_notification_configuration(
+                Bucket=props["BucketName"], NotificationConfiguration={"EventBridgeConfiguration": {}})
+    elif kind == "AWS::DynamoDB::Table":
+        kwargs = {k: props[k] for k in ("KeySchema", "AttributeDefinitions", "BillingMode", "GlobalSecondaryIndexes")
+                  if k in props}
+        boto3.client("dynamodb", region_name=region).create_table(TableName=physical.ref, **kwargs)
+        if logical.startswith("RegistryRuns"):
+            out.runs_table = physical.ref
+        elif logical.startswith("RegistryCapacity"):
+            out.capacity_table = physical.ref
+    elif kind == "AWS::SNS::Topic":
+        boto3.client("sns", region_name=region).create_topic(Name=physical.attributes["TopicName"])
+        out.topic_arn = physical.ref
+    elif kind == "AWS::Lambda::Function":
+        handler = props.get("Handler") or (props.get("ImageConfig") or {}).get("Command", [None])[0]
+        if not handler:
+            return  # CDK's own custom-resource functions are not part of the pipeline
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr("README.txt", "runs in-process: see offline/embedded_aws.py")
+        boto3.client("lambda", region_name=region).create_function(
+            FunctionName=physical.ref, Runtime="python3.13", Role=lambda_role, Handler=handler,
+            Code={"ZipFile": code.getvalue()}, Timeout=int(props.get("Timeout", 60)),
+            MemorySize=int(props.get("MemorySize", 128)),
+            Environment={"Variables": {k: str(v) for k, v in (props.get("Environment") or {}).get("Variables", {}).items()}},
+        )
+        aws.handlers[physical.ref] = handler
+        out.functions[logical] = physical.ref
+    elif kind == "AWS::StepFunctions::StateMachine":
+        definition = props["DefinitionString"]
+        name = props.get("StateMachineName") or physical.attributes["Name"]
+        arn = f"arn:aws:states:{region}:{ACCOUNT_ID}:stateMachine:{name}"
+        physical.ref = physical.attributes["Arn"] = arn
+        boto3.client("stepfunctions", region_name=region).create_state_machine(
+            name=name, definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/jf-offline-lambda")
+        out.state_machine_arn = arn
+        out.state_machine_definition = json.loads(definition)
+    elif kind == "AWS::Events::Rule":
+        events = boto3.client("events", region_name=region)
+        name = physical.ref
+        events.put_rule(Name=name, EventPattern=json.dumps(props["EventPattern"]), State=props.get("State", "ENABLED"))
+        targets = []
+        for target in props.get("Targets", []):
+            entry = {"Id": target["Id"], "Arn": target["Arn"]}
+            for key in ("Input", "InputPath", "InputTransformer"):
+                if key in target:
+                    entry[key] = target[key]
+            targets.append(entry)
+        events.put_targets(Rule=name, Targets=targets)

@@ -1,0 +1,434 @@
+"""The embedded AWS: moto (pinned exactly in requirements-dev.txt) plus the few patches that let
+it run judgeflow's synthesized state machine unchanged. Every patch lives here, is applied by
+`EmbeddedAws.start()` and undone by `stop()`:
+
+1. Lambda invoke runs the real handler in-process (moto would need docker).
+2. EventBridge rules deliver to Step Functions and Lambda targets, applying the target's input
+   transformer (moto delivers S3 events only to SQS/logs/buses, untransformed).
+3. `arn:aws:states:::sagemaker:createTrainingJob.sync` (moto: unsupported) calls CreateTrainingJob
+   and polls DescribeTrainingJob, failing the task as AWS does (`SageMaker.<Code>Exception`,
+   or States.TaskFailed with the job description as cause).
+4. Wait states sleep `seconds x wait_scale` (0 = no sleep) so capacity loops run in test time.
+5. Service Quotas gains ListServiceQuotas for seeded SageMaker quotas (moto has none).
+7. SendTaskFailure keeps its `cause` (moto's response handler drops it).
+6. SageMaker training jobs start InProgress and are run by the local Nova emulator (a worker
+   thread per job), which enforces the seeded quota like CreateTrainingJob does on AWS.
+
+Patches touch moto internals: the version pin and tests/test_embedded_aws.py guard them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import re
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import boto3
+from moto import mock_aws
+
+ACCOUNT_ID = "123456789012"
+_INVOKE_LOCK = threading.RLock()
+
+
+@dataclass
+class EmulatorBehaviour:
+    """How the local Nova emulator runs jobs. Tests change these to inject faults."""
+
+    duration_seconds: float = 0.2
+    fail_jobs: dict[str, str] = field(default_factory=dict)  # job name prefix -> FailureReason
+    resource_limit_refusals: int = 0  # next N CreateTrainingJob calls refused as over quota
+    error_items: tuple[int, ...] = ()  # staged item indexes reported as inference errors
+
+
+class LambdaContext:
+    """The attributes Powertools reads from a Lambda context."""
+
+    def __init__(self, function_name: str, function_arn: str, memory: int, timeout: int) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = function_arn
+        self.memory_limit_in_mb = memory
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "embedded"
+        self._deadline = time.time() + timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.time()) * 1000))
+
+
+class EmbeddedAws:
+    """moto with judgeflow's patches. Use as a context manager."""
+
+    def __init__(self, *, region: str, wait_scale: float = 0.0, emulator: EmulatorBehaviour | None = None,
+                 log_level: str = "WARNING") -> None:
+        self.region = region
+        self.wait_scale = wait_scale
+        self.emulator = emulator or EmulatorBehaviour()
+        self.log_level = log_level
+        self.quotas: dict[str, float] = {}
+        self.handlers: dict[str, str] = {}  # function name -> "module.function"
+        self.invocations: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+        self.job_threads: list[threading.Thread] = []
+        self._undo: list[Callable[[], None]] = []
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._saved_env: dict[str, str | None] = {}
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> "EmbeddedAws":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        fake_env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_SECURITY_TOKEN": "testing", "AWS_SESSION_TOKEN": "testing",
+                    "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region}
+        for key, value in fake_env.items():
+            self._saved_env[key] = os.environ.get(key)
+            os.environ[key] = value
+        self._mock.start()
+        self._patch_lambda_invoke()
+        self._patch_eventbridge_targets()
+        self._patch_sagemaker_integration()
+        self._patch_wait_states()
+        self._patch_service_quotas()
+        self._patch_training_jobs()
+        self._patch_send_task_failure()
+
+    def stop(self) -> None:
+        self.wait_for_jobs()
+        for undo in reversed(self._undo):
+            undo()
+        self._undo.clear()
+        self._mock.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def wait_for_jobs(self, timeout: float = 30) -> None:
+        for thread in list(self.job_threads):
+            thread.join(timeout)
+
+    def _replace(self, owner: Any, name: str, value: Any) -> None:
+        original = getattr(owner, name)
+        setattr(owner, name, value)
+        self._undo.append(lambda: setattr(owner, name, original))
+
+    # --- 1. Lambda in-process -----------------------------------------------------------------
+    def invoke_handler(self, function: Any, event: Any) -> tuple[str, bool]:
+        """Run the function's real handler with its environment; returns (payload, errored)."""
+        handler_path = self.handlers.get(function.function_name)
+        if handler_path is None:
+            raise KeyError(f"no in-process handler registered for Lambda {function.function_name}")
+        module_name, _, attribute = handler_path.rpartition(".")
+        environment = {**(function.environment_vars or {}),
+                       "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+                       "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+                       "POWERTOOLS_TRACE_DISABLED": "true",
+                       "POWERTOOLS_METRICS_DISABLED": "true",
+                       "POWERTOOLS_LOG_LEVEL": self.log_level}
+        with _INVOKE_LOCK, _environment(environment):
+            handler = getattr(importlib.import_module(module_name), attribute)
+            context = LambdaContext(function.function_name, function.function_arn, int(function.memory_size),
+                                    int(function.timeout))
+            record = {"function": function.function_name, "handler": handler_path, "event": event}
+            try:
+                result = handler(event, context)
+                record["result"] = result
+                self.invocations.append(record)
+                return json.dumps(result, default=str), False
+            except Exception as exc:  # reported to the caller as a Lambda function error, like AWS
+                record["error"] = f"{type(exc).__name__}: {exc}"
+                self.invocations.append(record)
+                payload = {"errorType": type(exc).__name__, "errorMessage": str(exc),
+                           "stackTrace": traceback.format_exception(exc)}
+                return json.dumps(payload), True
+
+    def _patch_lambda_invoke(self) -> None:
+        from moto.awslambda.models import LambdaFunction
+
+        harness = self
+
+        def _invoke_lambda(function: Any, event: Any = None) -> tuple[str, bool, str]:
+            payload, errored = harness.invoke_handler(function, event if event is not None else {})
+            return payload, errored, ""
+
+        self._replace(LambdaFunction, "_invoke_lambda", _invoke_lambda)
+
+    # --- 2. EventBridge -> Step Functions / Lambda ----------------------------------------------
+    def _patch_eventbridge_targets(self) -> None:
+        from moto.events.models import Rule
+
+        original = Rule.send_to_targets
+        harness = self
+
+        def send_to_targets(rule: Any, event: dict[str, Any], transform_input: bool = True) -> None:
+            try:
+                _send(rule, event, transform_input)
+            except Exception as exc:  # moto swallows errors here: keep them visible
+                harness.errors.append(f"EventBridge rule {rule.name}: {type(exc).__name__}: {exc}")
+                raise
+
+        def _send(rule: Any, event: dict[str, Any], transform_input: bool) -> None:
+            if not rule.event_pattern.matches_event(event):
+                return
+            # moto's S3 events lack ingestion-time, which input transformers may reference.
+            event = {"ingestion-time": event.get("time"), **event}
+            other = []
+            for target in rule.targets:
+                service = target["Arn"].split(":")[2]
+                if service not in ("states", "lambda"):
+                    other.append(target)
+                    continue
+                if "InputTransformer" in target:
+                    transformer = target["InputTransformer"]
+                    payload = apply_input_transformer(transformer.get("InputTemplate", ""),
+                                                      transformer.get("InputPathsMap", {}), event)
+                elif "Input" in target:
+                    payload = json.loads(target["Input"])
+                else:
+                    payload = event
+                harness._deliver(service, target["Arn"], payload)
+            if other:
+                saved = rule.targets
+                rule.targets = other
+                try:
+                    original(rule, event, transform_input)
+                finally:
+                    rule.targets = saved
+
+        self._replace(Rule, "send_to_targets", send_to_targets)
+
+    def _deliver(self, service: str, arn: str, payload: Any) -> None:
+        body = payload if isinstance(payload, str) else json.dumps(payload)
+        try:
+            if service == "states":
+                # EventBridge names each execution with a fresh UUID (moto would leave it empty).
+                boto3.client("stepfunctions", region_name=self.region).start_execution(
+                    stateMachineArn=arn, input=body, name=str(uuid.uuid4()))
+            else:
+                boto3.client("lambda", region_name=self.region).invoke(FunctionName=arn, InvocationType="Event",
+                                                                       Payload=body.encode())
+        except Exception as exc:  # EventBridge is asynchronous: keep the failure visible, never raise
+            self.errors.append(f"EventBridge delivery to {arn} failed: {exc}")
+
+    # --- 3. SageMaker createTrainingJob.sync --------------------------------------------------------
+    def _patch_sagemaker_integration(self) -> None:
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+
+        from offline.sagemaker_task import StateTaskServiceSageMaker
+
+        original = state_task_factory.state_task_service_for
+
+        def state_task_service_for(service_name: str):
+            if service_name == "sagemaker":
+                return StateTaskServiceSageMaker()
+            return original(service_name)
+
+        self._replace(state_task_factory, "state_task_service_for", state_task_service_for)
+
+    # --- 4. Wait states -------------------------------------------------------------------------
+    def _patch_wait_states(self) -> None:
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+        harness = self
+
+        def _wait_interval(function: Any, env: Any, wait_seconds: int) -> None:
+            scaled = wait_seconds * harness.wait_scale
+            if scaled > 0:
+                env.program_state_event.wait(scaled)
+
+        self._replace(WaitFunction, "_wait_interval", _wait_interval)
+
+    # --- 5. Service Quotas ------------------------------------------------------------------------
+    def set_quota(self, instance_type: str, value: float) -> None:
+        self.quotas[instance_type] = float(value)
+
+    def _patch_service_quotas(self) -> None:
+        from moto.servicequotas.responses import ServiceQuotasResponse
+
+        harness = self
+
+        def list_service_quotas(response: Any) -> str:
+            params = json.loads(response.body or "{}")
+            if params.get("ServiceCode") != "sagemaker":
+                return json.dumps({"Quotas": []})
+            quotas = [
+                {"ServiceCode": "sagemaker", "ServiceName": "Amazon SageMaker",
+                 "QuotaArn": f"arn:aws:servicequotas:{harness.region}:{ACCOUNT_ID}:sagemaker/L-{index:08X}",
+                 "QuotaCode": f"L-{index:08X}", "QuotaName": f"{name} for training job usage", "Value": value,
+                 "Unit": "None", "Adjustable": True, "GlobalQuota": False}
+                for index, (name, value) in enumerate(sorted(harness.quotas.items()))
+            ]
+            # Two per page, so clients must follow NextToken as they must on AWS.
+            start = int(params.get("NextToken") or 0)
+            page = {"Quotas": quotas[start:start + 2]}
+            if start + 2 < len(quotas):
+                page["NextToken"] = str(start + 2)
+            return json.dumps(page)
+
+        ServiceQuotasResponse.list_service_quotas = list_service_quotas  # type: ignore[attr-defined]
+        self._undo.append(lambda: delattr(ServiceQuotasResponse, "list_service_quotas"))
+
+    # --- 7. SendTaskFailure with its cause -----------------------------------------------------------
+    def _patch_send_task_failure(self) -> None:
+        from moto.core.responses import EmptyResult
+        from moto.stepfunctions.responses import StepFunctionResponse
+
+        def send_task_failure(response: Any) -> Any:
+            response.stepfunction_backend.send_task_failure(
+                response._get_param("taskToken"), error=response._get_param("error"),
+                cause=response._get_param("cause"))
+            return EmptyResult()
+
+        self._replace(StepFunctionResponse, "send_task_failure", send_task_failure)
+
+    # --- 6. Training jobs run by the emulator --------------------------------------------------------
+    def _patch_training_jobs(self) -> None:
+        from moto.core.exceptions import JsonRESTError
+        from moto.sagemaker.models import FakeTrainingJob, SageMakerModelBackend
+
+        harness = self
+        original_create = SageMakerModelBackend.create_training_job
+        original_response = FakeTrainingJob.response_object
+
+        def create_training_job(backend: Any, training_job_name: str, **kwargs: Any) -> Any:
+            resource = kwargs["resource_config"]
+            instance_type, count = resource["InstanceType"], int(resource.get("InstanceCount", 1))
+            in_use = sum(int(job.resource_config.get("InstanceCount", 1)) for job in backend.training_jobs.values()
+                         if job.training_job_status == "InProgress"
+                         and job.resource_config.get("InstanceType") == instance_type)
+            limit = harness.quotas.get(instance_type, 0)
+            if harness.emulator.resource_limit_refusals > 0 or in_use + count > limit:
+                harness.emulator.resource_limit_refusals = max(0, harness.emulator.resource_limit_refusals - 1)
+                raise JsonRESTError(
+                    "ResourceLimitExceeded",
+                    f"The account-level service limit '{instance_type} for training job usage' is {int(limit)} "
+                    f"Instances, with current utilization of {in_use} Instances and a request delta of {count} "
+                    "Instances. Please use AWS Service Quotas to request an increase for this quota.")
+            job = original_create(backend, training_job_name, **kwargs)
+            job.training_job_status = "InProgress"
+            job.secondary_status = "Starting"
+            job.failure_reason = None
+            thread = threading.Thread(target=harness._run_job, args=(job,), name=f"emulator-{training_job_name}",
+                                      daemon=True)
+            harness.job_threads.append(thread)
+            thread.start()
+            return job
+
+        @property  # type: ignore[misc]
+        def response_object(job: Any) -> dict[str, Any]:
+            response = original_response.fget(job)
+            if getattr(job, "failure_reason", None):
+                response["FailureReason"] = job.failure_reason
+            return response
+
+        self._replace(SageMakerModelBackend, "create_training_job", create_training_job)
+        self._replace(FakeTrainingJob, "response_object", response_object)
+
+    def _run_job(self, job: Any) -> None:
+        from judgeflow import emulator
+
+        time.sleep(self.emulator.duration_seconds)
+        try:
+            failure = next((reason for prefix, reason in self.emulator.fail_jobs.items()
+                            if job.training_job_name.startswith(prefix)), None)
+            if failure:
+                job.failure_reason = failure
+                job.training_job_status = "Failed"
+                job.secondary_status = "Failed"
+                return
+            s3 = boto3.client("s3", region_name=self.region)
+            channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job.input_data_config}
+            records = [json.loads(line) for line in _read_single_object(s3, channels["train"], ".jsonl").splitlines()
+                       if line.strip()]
+            recipe_yaml = _read_single_object(s3, channels["recipe"], ".yaml")
+            archive = emulator.emulate(records, recipe_yaml, error_items=self.emulator.error_items)
+            bucket, prefix = _split_s3(job.output_data_config["S3OutputPath"])
+            key = f"{prefix.rstrip('/')}/{job.training_job_name}/output/output.tar.gz".lstrip("/")
+            s3.put_object(Bucket=bucket, Key=key, Body=archive)  # triggers the results stage
+            job.training_job_status = "Completed"
+            job.secondary_status = "Completed"
+        except Exception as exc:
+            job.failure_reason = f"AlgorithmError: local emulator failed: {exc}"
+            job.training_job_status = "Failed"
+            self.errors.append(f"emulator job {job.training_job_name}: {exc}")
+
+
+def apply_input_transformer(template: str, paths: dict[str, str], event: dict[str, Any]) -> str:
+    """EventBridge input transformer semantics: a placeholder inside a JSON string is replaced by
+    the raw text of the value; outside quotes, by its JSON encoding (moto quotes neither)."""
+    def lookup(path: str) -> Any:
+        value: Any = event
+        for part in path.removeprefix("$.").split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+
+    out, in_string, index = [], False, 0
+    pattern = re.compile(r"<([A-Za-z0-9_.\-]+)>")
+    while index < len(template):
+        char = template[index]
+        match = pattern.match(template, index) if char == "<" else None
+        if match and match.group(1) in paths:
+            value = lookup(paths[match.group(1)])
+            if in_string:
+                text = value if isinstance(value, str) else json.dumps(value)
+                out.append(json.dumps(text)[1:-1])
+            else:
+                out.append(json.dumps(value))
+            index = match.end()
+            continue
+        if char == '"' and (index == 0 or template[index - 1] != "\\"):
+            in_string = not in_string
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    without = uri.removeprefix("s3://")
+    bucket, _, prefix = without.partition("/")
+    return bucket, prefix
+
+
+def _read_single_object(s3: Any, uri: str, suffix: str) -> str:
+    bucket, prefix = _split_s3(uri)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+            if o["Key"].endswith(suffix)]
+    if len(keys) != 1:
+        raise ValueError(f"expected exactly one {suffix} file under {uri}, found {keys}")
+    return s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read().decode("utf-8")
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]):
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update({k: str(v) for k, v in values.items()})
+    try:
+        from judgeflow import runtime
+
+        runtime.reset()
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+__all__ = ["ACCOUNT_ID", "EmbeddedAws", "EmulatorBehaviour"]

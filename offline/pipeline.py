@@ -1,0 +1,127 @@
+"""The whole judgeflow pipeline running offline: synthesized templates deployed into the embedded
+AWS, with helpers to drop datasets, start console-style runs and read what happened."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import boto3
+
+from judgeflow import layout
+from offline.deploy import Deployment, deploy
+from offline.embedded_aws import EmbeddedAws, EmulatorBehaviour
+
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+@dataclass
+class ExecutionResult:
+    arn: str
+    status: str
+    output: Any
+    error: str | None
+    cause: str | None
+    steps: list[str]
+
+
+class OfflineJudgeflow:
+    """Context manager: start the embedded AWS, deploy the templates, run datasets through."""
+
+    def __init__(self, templates: Mapping[str, dict[str, Any]], *, stack_order: list[str], region: str,
+                 quotas: Mapping[str, float] | None = None, wait_scale: float = 0.0,
+                 emulator: EmulatorBehaviour | None = None, log_level: str = "WARNING") -> None:
+        self.templates = dict(templates)
+        self.stack_order = stack_order
+        self.aws = EmbeddedAws(region=region, wait_scale=wait_scale, emulator=emulator, log_level=log_level)
+        self.initial_quotas = dict(quotas or {"ml.g5.12xlarge": 1})
+        self.deployment: Deployment | None = None
+
+    def __enter__(self) -> "OfflineJudgeflow":
+        self.aws.start()
+        try:
+            for instance_type, value in self.initial_quotas.items():
+                self.aws.set_quota(instance_type, value)
+            self.deployment = deploy(self.aws, self.templates, self.stack_order)
+        except Exception:
+            self.aws.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.aws.stop()
+
+    # --- clients -------------------------------------------------------------------------------
+    def client(self, name: str) -> Any:
+        return boto3.client(name, region_name=self.aws.region)
+
+    @property
+    def d(self) -> Deployment:
+        assert self.deployment is not None, "use OfflineJudgeflow as a context manager"
+        return self.deployment
+
+    # --- actions -------------------------------------------------------------------------------
+    def drop(self, name: str, body: bytes, metadata: Mapping[str, str] | None = None) -> str:
+        """Upload under incoming/ like a user would; the S3 event starts the run."""
+        key = name if name.startswith(layout.INCOMING_PREFIX) else layout.INCOMING_PREFIX + name
+        self.client("s3").put_object(Bucket=self.d.datasets_bucket, Key=key, Body=body,
+                                     Metadata=dict(metadata or {}))
+        return key
+
+    def start_console_run(self, execution_input: Mapping[str, Any], name: str | None = None) -> str:
+        kwargs = {"stateMachineArn": self.d.state_machine_arn, "input": json.dumps(execution_input)}
+        if name:
+            kwargs["name"] = name
+        return self.client("stepfunctions").start_execution(**kwargs)["executionArn"]
+
+    def executions(self) -> list[dict[str, Any]]:
+        return self.client("stepfunctions").list_executions(stateMachineArn=self.d.state_machine_arn)["executions"]
+
+    def wait_for(self, count: int = 1, timeout: float = 60) -> list[ExecutionResult]:
+        """Wait until at least `count` executions exist and all are finished."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            executions = self.executions()
+            if len(executions) >= count and all(e["status"] in TERMINAL for e in executions):
+                break
+            time.sleep(0.05)
+        else:
+            states = [(e["name"], e["status"]) for e in self.executions()]
+            raise TimeoutError(f"executions did not finish in {timeout} s: {states}; harness errors: {self.aws.errors}")
+        ordered = sorted(self.executions(), key=lambda e: e["startDate"])
+        return [self.result(e["executionArn"]) for e in ordered]
+
+    def result(self, execution_arn: str) -> ExecutionResult:
+        sfn = self.client("stepfunctions")
+        described = sfn.describe_execution(executionArn=execution_arn)
+        history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        steps = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+        output = json.loads(described["output"]) if described.get("output") else None
+        return ExecutionResult(arn=execution_arn, status=described["status"], output=output,
+                               error=described.get("error"), cause=described.get("cause"), steps=steps)
+
+    # --- reading state -------------------------------------------------------------------------
+    def run_record(self, run_id: str) -> dict[str, Any] | None:
+        table = boto3.resource("dynamodb", region_name=self.aws.region).Table(self.d.runs_table)
+        return table.get_item(Key={"run_id": run_id}).get("Item")
+
+    def run_records(self) -> list[dict[str, Any]]:
+        table = boto3.resource("dynamodb", region_name=self.aws.region).Table(self.d.runs_table)
+        return table.scan()["Items"]
+
+    def reservations(self) -> list[dict[str, Any]]:
+        table = boto3.resource("dynamodb", region_name=self.aws.region).Table(self.d.capacity_table)
+        return [item for item in table.scan()["Items"] if item["holder"] != "#version"]
+
+    def training_jobs(self) -> list[dict[str, Any]]:
+        sagemaker = self.client("sagemaker")
+        return [sagemaker.describe_training_job(TrainingJobName=s["TrainingJobName"])
+                for s in sagemaker.list_training_jobs()["TrainingJobSummaries"]]
+
+    def read(self, bucket: str, key: str) -> bytes:
+        return self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        return [o["Key"] for o in self.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]

@@ -1,0 +1,93 @@
+"""`arn:aws:states:::sagemaker:createTrainingJob(.sync)` for moto's ASL interpreter (patch 3 of
+offline/embedded_aws.py). Mirrors AWS: the request goes to CreateTrainingJob unchanged; `.sync`
+polls DescribeTrainingJob; Completed returns the description, Failed/Stopped fail the task with
+States.TaskFailed and the description as cause; API errors become `SageMaker.<Code>Exception`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+import botocore.session
+from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+    StateTaskServiceCallback,
+)
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+_PATTERNS: Final = {ResourceCondition.WaitForTaskToken, ResourceCondition.Sync}
+_TERMINAL: Final = {"Completed", "Failed", "Stopped"}
+
+
+def _members(operation: str) -> set[str]:
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return set(model.operation_model(operation).input_shape.members)
+
+
+class StateTaskServiceSageMaker(StateTaskServiceCallback):
+    def __init__(self) -> None:
+        super().__init__(supported_integration_patterns=_PATTERNS)
+
+    def _get_supported_parameters(self) -> set[str] | None:
+        return _members(self.resource.api_action[0].upper() + self.resource.api_action[1:])
+
+    def _from_error(self, env: Any, ex: Exception) -> FailureEvent:
+        if isinstance(ex, ClientError):
+            code = ex.response["Error"]["Code"]
+            name = f"SageMaker.{code if code.endswith('Exception') else code + 'Exception'}"
+            cause = (f"{ex.response['Error']['Message']} (Service: SageMaker, Status Code: "
+                     f"{ex.response['ResponseMetadata']['HTTPStatusCode']}, Error Code: {code})")
+            return FailureEvent(
+                env=env, error_name=CustomErrorName(name), event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+                    error=name, cause=cause, resource=self._get_sfn_resource(),
+                    resourceType=self._get_sfn_resource_type())),
+            )
+        return super()._from_error(env=env, ex=ex)
+
+    def _eval_service_task(self, env: Any, resource_runtime_part: Any, normalised_parameters: dict,
+                           state_credentials: Any) -> None:
+        client = boto_client_for(service="sagemaker", region=resource_runtime_part.region,
+                                 state_credentials=state_credentials)
+        response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
+        response.pop("ResponseMetadata", None)
+        env.stack.append(response)
+
+    def _build_sync_resolver(self, env: Any, resource_runtime_part: Any, normalised_parameters: dict,
+                             state_credentials: Any) -> Callable[[], Any] | None:
+        client = boto_client_for(service="sagemaker", region=resource_runtime_part.region,
+                                 state_credentials=state_credentials)
+        env.stack.pop()  # the CreateTrainingJob response; .sync outputs the final description
+        job_name = normalised_parameters["TrainingJobName"]
+
+        def resolve() -> dict | None:
+            described = client.describe_training_job(TrainingJobName=job_name)
+            described.pop("ResponseMetadata", None)
+            status = described["TrainingJobStatus"]
+            if status not in _TERMINAL:
+                return None
+            if status == "Completed":
+                return described
+            raise FailureEventException(FailureEvent(
+                env=env, error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+                    resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type(),
+                    error=StatesErrorNameType.StatesTaskFailed.to_name(), cause=to_json_str(described))),
+            ))
+
+        return resolve
