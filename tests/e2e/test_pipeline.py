@@ -1,0 +1,180 @@
+"""The CDK-synthesized state machine, executed unchanged by moto, with the real handlers in-process
+and the local Nova emulator. GIVEN a deployment, WHEN a dataset is dropped, THEN ..."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from offline.embedded_aws import EmulatorBehaviour
+from tests.conftest import sample_dataset
+
+pytestmark = pytest.mark.e2e
+
+HAPPY_STEPS = ["Validate dataset", "Dataset valid?", "Register run", "New run?", "Stage Nova input",
+               "Plan judge job", "Start capacity checks", "Check capacity", "Capacity reserved?", "Run Nova judge",
+               "Release capacity", "Wait for results", "Results ready"]
+
+
+def test_happy_path_ends_in_parquet_report_and_released_capacity(offline):
+    with offline() as jf:
+        key = jf.drop("team/eval 1.jsonl", sample_dataset(), {"model-a": "aurora-7b", "model-b": "borealis-13b"})
+        (result,) = jf.wait_for(1)
+
+        assert result.status == "SUCCEEDED", result.cause
+        assert result.steps == HAPPY_STEPS
+        output = result.output
+        assert output["produced_by"] == "local-emulator"
+        assert sum(output["counts"].values()) == 24
+        runs = pq.read_table(io.BytesIO(jf.read(*_split(output["locations"]["runs"])))).to_pylist()
+        items = pq.read_table(io.BytesIO(jf.read(*_split(output["locations"]["items"])))).to_pylist()
+        assert len(runs) == 1 and runs[0]["model_b"] == "borealis-13b" and runs[0]["produced_by"] == "local-emulator"
+        assert len(items) == 24
+        assert {row["category"] for row in items} == {"science", "geography", "cooking", "programming", "finance",
+                                                      "health"}
+        assert items[0]["line_number"] == 1 and json.loads(items[0]["sidecar_json"]) == {"id": "q001",
+                                                                                        "category": "science"}
+        assert jf.read(*_split(output["locations"]["report.png"])).startswith(b"\x89PNG")
+        record = jf.run_record(output["run_id"])
+        assert record["status"] == "SUCCEEDED" and record["instance_type"] == "ml.g5.12xlarge"
+        assert jf.reservations() == []
+        # The staged file holds exactly the three Nova fields.
+        staged = jf.read(jf.d.work_bucket, f"runs/{output['run_id']}/input/llm_judge.jsonl").decode().splitlines()
+        assert len(staged) == 24 and set(json.loads(staged[0])) == {"prompt", "response_A", "response_B"}
+        # The original is untouched.
+        assert jf.read(jf.d.datasets_bucket, key) == sample_dataset()
+
+
+def test_invalid_file_is_rejected_with_report_and_original_kept(offline):
+    bad = (b'{"prompt": "p1", "response_A": "a", "response_B": "b"}\n'
+           b'{"prompt": "p2", "response_A": "a"}\n'
+           b'{"prompt": "p3", "response_A": "a", "response_B": 7}\n'
+           b'not json\n')
+    with offline() as jf:
+        key = jf.drop("bad.jsonl", bad)
+        (result,) = jf.wait_for(1)
+
+        assert result.status == "FAILED"
+        assert result.error == "DatasetRejected"
+        assert "line 2 field response_B" in result.cause and "line 3 field response_B" in result.cause
+        assert result.steps[-2:] == ["Record rejection", "Dataset rejected"]
+        report = json.loads(jf.read(jf.d.datasets_bucket, "rejected/bad.jsonl.report.json"))
+        assert [(e["line"], e["field"], e["kind"]) for e in report["errors"]] == [
+            (2, "response_B", "missing_field"), (3, "response_B", "not_a_string"), (4, None, "invalid_json")]
+        assert jf.read(jf.d.datasets_bucket, key) == bad
+        versions = jf.client("s3").list_object_versions(Bucket=jf.d.datasets_bucket, Prefix=key)["Versions"]
+        assert len(versions) == 1
+        (record,) = jf.run_records()
+        assert record["status"] == "REJECTED" and "rejected" in record["reason"]
+        assert jf.training_jobs() == []
+
+
+def test_quota_full_for_two_checks_then_success(offline):
+    behaviour = EmulatorBehaviour(hold_jobs=("other-team-",))
+    with offline(wait_scale=0.01, emulator=behaviour, quotas={"ml.g5.12xlarge": 1}) as jf:
+        _start_external_job(jf, "other-team-finetune")
+        jf.drop("queued.jsonl", sample_dataset(), {"instance-types": "ml.g5.12xlarge"})
+
+        def release_after_two_waits() -> None:
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                executions = jf.executions()
+                if executions and jf.result(executions[0]["executionArn"]).steps.count("Wait for capacity") >= 2:
+                    jf.aws.finish_held_job("other-team-finetune")
+                    return
+                time.sleep(0.02)
+
+        releaser = threading.Thread(target=release_after_two_waits)
+        releaser.start()
+        (result,) = jf.wait_for(1)
+        releaser.join()
+
+        assert result.status == "SUCCEEDED", result.cause
+        assert result.steps.count("Wait for capacity") == 2
+        assert result.steps.count("Check capacity") == 3
+        waiting = _task_outputs(jf, result.arn, "Check capacity")[0]["capacity"]
+        assert waiting["acquired"] is False
+        assert "'ml.g5.12xlarge for training job usage' = 1, in use 1" in waiting["reason"]
+        assert waiting["next_check_at"]
+        assert jf.reservations() == []
+
+
+def test_training_job_failure_is_recorded_and_capacity_released(offline):
+    reason = "CapacityError: Unable to provision requested ML compute capacity. Please retry using a different ML instance type."
+    with offline(emulator=EmulatorBehaviour(fail_jobs={"jf-": reason})) as jf:
+        jf.drop("will-fail.jsonl", sample_dataset())
+        (result,) = jf.wait_for(1)
+
+        assert result.status == "FAILED"
+        assert result.error == "RunFailed"
+        assert "CapacityError: Unable to provision requested ML compute capacity" in result.cause
+        assert result.steps[-4:] == ["Run Nova judge", "Release capacity after failure", "Record failure",
+                                     "Run failed"]
+        (record,) = jf.run_records()
+        assert record["status"] == "FAILED" and "CapacityError" in record["reason"]
+        assert jf.reservations() == []
+
+
+def test_same_file_dropped_twice_launches_one_training_job(offline):
+    with offline() as jf:
+        jf.drop("first.jsonl", sample_dataset())
+        jf.wait_for(1)
+        jf.drop("copy of first.jsonl", sample_dataset())
+        first, second = jf.wait_for(2)
+
+        assert first.status == second.status == "SUCCEEDED"
+        assert second.steps[-1] == "Already run - not launched again"
+        assert "Not launched again" in json.dumps(second.output)
+        assert len(jf.training_jobs()) == 1
+
+
+def test_console_run_falls_back_to_the_next_allowed_instance_type(offline):
+    with offline(quotas={"ml.g5.24xlarge": 1}) as jf:
+        key = "manual/console run.jsonl"  # outside incoming/: only the console starts it
+        jf.client("s3").put_object(Bucket=jf.d.datasets_bucket, Key=key, Body=sample_dataset())
+        jf.start_console_run({"bucket": jf.d.datasets_bucket, "key": key,
+                              "settings": {"model_a": "x", "model_b": "y",
+                                           "instance_types": ["ml.g5.12xlarge", "ml.g5.24xlarge"]}})
+        (result,) = jf.wait_for(1)
+
+        assert result.status == "SUCCEEDED", result.cause
+        (job,) = jf.training_jobs()
+        assert job["ResourceConfig"]["InstanceType"] == "ml.g5.24xlarge"
+        assert jf.run_record(result.output["run_id"])["model_a"] == "x"
+
+
+def test_no_quota_for_any_allowed_type_fails_at_once_with_the_fix(offline):
+    with offline(quotas={}) as jf:
+        jf.drop("no-quota.jsonl", sample_dataset(), {"instance-types": "ml.g5.12xlarge"})
+        (result,) = jf.wait_for(1)
+
+        assert result.status == "FAILED"
+        assert "Wait for capacity" not in result.steps
+        assert "'ml.g5.12xlarge for training job usage' is 0" in result.cause
+        assert "request-service-quota-increase" in result.cause
+        assert jf.training_jobs() == [] and jf.reservations() == []
+
+
+def _split(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def _start_external_job(jf, name: str) -> None:
+    jf.client("sagemaker").create_training_job(
+        TrainingJobName=name, RoleArn="arn:aws:iam::123456789012:role/other",
+        AlgorithmSpecification={"TrainingImage": "other:latest", "TrainingInputMode": "File"},
+        OutputDataConfig={"S3OutputPath": "s3://elsewhere/out"},
+        ResourceConfig={"InstanceType": "ml.g5.12xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        StoppingCondition={"MaxRuntimeInSeconds": 3600})
+
+
+def _task_outputs(jf, execution_arn: str, state: str) -> list[dict]:
+    history = jf.client("stepfunctions").get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    return [json.loads(e["stateExitedEventDetails"]["output"]) for e in history
+            if "stateExitedEventDetails" in e and e["stateExitedEventDetails"]["name"] == state]
