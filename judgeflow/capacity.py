@@ -32,11 +32,18 @@ def increase_hint(instance_type: str, region: str) -> str:
     )
 
 
-def read_quotas(quotas_client: Any, instance_types: Iterable[str]) -> dict[str, float | None]:
+def clear_quota_cache() -> None:
+    _quota_cache.clear()
+
+
+def read_quotas(quotas_client: Any, instance_types: Iterable[str], *, fresh: bool = False) -> dict[str, float | None]:
     """Applied quota value per instance type, looked up by name (codes vary); None if unknown.
 
-    Values are cached briefly so a wait loop does not page through Service Quotas every minute.
+    Values are cached briefly so a wait loop does not page through Service Quotas every minute;
+    `fresh` skips the cache (after CreateTrainingJob refused a launch the cached value is suspect).
     """
+    if fresh:
+        clear_quota_cache()
     now = time.monotonic()
     wanted = {t: quota_name(t) for t in instance_types}
     result: dict[str, float | None] = {}
@@ -206,9 +213,10 @@ def acquire(
     wait_total: int,
     now: int | None = None,
     rng: random.Random | None = None,
+    fresh_quotas: bool = False,
 ) -> Decision:
     now = int(time.time()) if now is None else now
-    quotas = read_quotas(quotas_client, instance_order)
+    quotas = read_quotas(quotas_client, instance_order, fresh=fresh_quotas)
     usage = in_progress_usage(sagemaker_client, instance_order)
     seen: dict[str, Any] = {}
     for instance_type in instance_order:

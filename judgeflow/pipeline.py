@@ -252,6 +252,8 @@ def acquire_capacity(*, ledger: capacity.CapacityLedger, quotas_client: Any, sag
         instances=int(plan["instances"]), ttl_seconds=settings.reservation_ttl_seconds, region=settings.region,
         attempt=attempt, waited_seconds=waited, wait_initial=settings.capacity_wait_initial_seconds,
         wait_max=settings.capacity_wait_max_seconds, wait_total=settings.capacity_wait_total_seconds,
+        # Back here after a reservation means CreateTrainingJob refused it: re-read the quota.
+        fresh_quotas=bool(previous.get("acquired")),
     )
     out = {**decision.as_dict(), "attempt": attempt, "waited_seconds": waited, "launches": launches,
            "checked_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}

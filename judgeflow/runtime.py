@@ -49,6 +49,7 @@ def reset() -> None:
     """Forget cached settings and clients (the offline harness calls this between runs)."""
     settings.cache_clear()
     client.cache_clear()
+    capacity.clear_quota_cache()
 
 
 def registry() -> runs.RunRegistry:

@@ -36,7 +36,7 @@ class OfflineJudgeflow:
         self.templates = dict(templates)
         self.stack_order = stack_order
         self.aws = EmbeddedAws(region=region, wait_scale=wait_scale, emulator=emulator, log_level=log_level)
-        self.initial_quotas = dict(quotas or {"ml.g5.12xlarge": 1})
+        self.initial_quotas = dict(quotas) if quotas is not None else {"ml.g5.12xlarge": 1}
         self.deployment: Deployment | None = None
 
     def __enter__(self) -> "OfflineJudgeflow":
