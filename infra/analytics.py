@@ -72,7 +72,7 @@ class Analytics(Construct):
                     ),
                 ),
             )
-            table.add_dependency(database)  # noqa
+            table.add_resource_dependency(database)
             self.tables[name] = table
         self.workgroup = athena.CfnWorkGroup(
             self, "WorkGroup",

@@ -24,6 +24,6 @@ def build_app(app: cdk.App, *, context: Mapping[str, Any] | None = None, account
                              description="judgeflow data: buckets, run registry, metrics lake, judge role")
     stateless = StatelessStack(app, STATELESS_STACK_NAME, settings=settings, stateful=stateful, env=env,
                                description="judgeflow pipeline: validation, capacity gate, Nova judge runs, results")
-    stateless.add_dependency(stateful)
+    stateless.add_stack_dependency(stateful)
     cdk.Validations.of(app).add_plugins(nag or AcknowledgedAwsSolutionsChecks())
     return stateful, stateless

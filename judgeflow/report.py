@@ -77,7 +77,8 @@ def render_png(summary: Mapping[str, Any]) -> bytes:
 
     ax = fig.add_subplot(grid[1, 1])
     rate = ours.get("b_share_decisive")
-    for start, end, color in ((0, 60, COLOR_A), (60, 120, COLOR_TIE), (120, 180, COLOR_B)):
+    # Angles run counter-clockwise from the right: B (rate 1) is on the right, A on the left.
+    for start, end, color in ((0, 60, COLOR_B), (60, 120, COLOR_TIE), (120, 180, COLOR_A)):
         ax.add_patch(Wedge((0, 0), 1, start, end, width=0.3, color=color, alpha=0.6))
     if rate is not None:
         angle = math.radians(180 * (1 - rate))
@@ -104,7 +105,8 @@ def render_png(summary: Mapping[str, Any]) -> bytes:
         ["order agreement", _fmt(ours.get("agreement_rate"), "{:.1%}")],
         ["verdict", ours["verdict"]],
     ]
-    table = ax.table(cellText=table_rows, colLabels=["metric", "value"], loc="center", cellLoc="left")
+    table = ax.table(cellText=table_rows, colLabels=["metric", "value"], loc="center", cellLoc="left",
+                     colWidths=[0.62, 0.48])
     table.auto_set_font_size(False)
     table.set_fontsize(10)
     table.scale(1, 1.5)
