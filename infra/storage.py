@@ -55,13 +55,14 @@ class Storage(Construct):
         self.key = kms.Key(self, "DataKey", enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN,
                            description="judgeflow: encrypts datasets, job data, metrics and the run registry")
         # Access-log targets cannot use SSE-KMS (S3 log delivery does not support it): SSE-S3.
+        # Log delivery is granted by a bucket policy (cdk.json flag serverAccessLogsUseBucketPolicy), no ACLs.
         self.access_logs = s3.Bucket(
             self, "AccessLogs",
             encryption=s3.BucketEncryption.S3_MANAGED,
             enforce_ssl=True,
             minimum_tls_version=1.2,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             versioned=True,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
             removal_policy=RemovalPolicy.RETAIN,

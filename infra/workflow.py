@@ -135,10 +135,10 @@ class RunWorkflow(Construct):
             self, "Wait for results", lambda_function=registry.await_results,
             integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
             payload=sfn.TaskInput.from_object({"run_id.$": "$.run.run_id", "task_token": sfn.JsonPath.task_token}),
-            result_path="$.results", task_timeout=sfn.Timeout.duration(results_timeout),
+            result_path="$.results", output_path="$.results", task_timeout=sfn.Timeout.duration(results_timeout),
             comment="The results stage (S3-triggered) reports the summary here",
         )
-        done = sfn.Succeed(self, "Results ready", output_path="$.results")
+        done = sfn.Succeed(self, "Results ready", comment="The output is the run summary and its S3 locations")
 
         for step in (stage_task, plan_task, acquire, await_results):
             step.add_catch(release_after_failure, errors=["States.ALL"], result_path="$.error")

@@ -10,8 +10,13 @@ from typing import Any, Mapping
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def cdk_json_context() -> dict[str, Any]:
+    """The whole cdk.json context: judgeflow settings and CDK feature flags, as `cdk synth` sees them."""
+    return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+
+
 def default_context() -> dict[str, Any]:
-    return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]["judgeflow"]
+    return cdk_json_context()["judgeflow"]
 
 
 def synthesize(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> dict[str, dict[str, Any]]:
@@ -21,7 +26,7 @@ def synthesize(context: Mapping[str, Any] | None = None, outdir: str | None = No
     from infra.app_builder import STATEFUL_STACK_NAME, STATELESS_STACK_NAME, build_app
 
     outdir = outdir or tempfile.mkdtemp(prefix="judgeflow-synth-")
-    app = cdk.App(outdir=outdir, context={"aws:cdk:bundling-stacks": []})
+    app = cdk.App(outdir=outdir, context={**cdk_json_context(), "aws:cdk:bundling-stacks": []})
     build_app(app, context=dict(context) if context is not None else default_context())
     assembly = app.synth()
     return {name: assembly.get_stack_by_name(name).template for name in (STATEFUL_STACK_NAME, STATELESS_STACK_NAME)}

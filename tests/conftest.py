@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from infra.app_builder import STATEFUL_STACK_NAME, STATELESS_STACK_NAME
-from offline.synth import default_context
+from offline.synth import cdk_json_context, default_context
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STACKS = [STATEFUL_STACK_NAME, STATELESS_STACK_NAME]
@@ -26,7 +26,7 @@ def synthesized(tmp_path_factory) -> dict[str, Any]:
 
     outdir = tmp_path_factory.mktemp("cdk.out")
     nag = AcknowledgedAwsSolutionsChecks()
-    app = cdk.App(outdir=str(outdir), context={"aws:cdk:bundling-stacks": []})
+    app = cdk.App(outdir=str(outdir), context={**cdk_json_context(), "aws:cdk:bundling-stacks": []})
     stateful, stateless = build_app(app, context=default_context(), nag=nag)
     assembly = app.synth()
     templates = {name: assembly.get_stack_by_name(name).template for name in STACKS}
