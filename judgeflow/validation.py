@@ -140,6 +140,9 @@ def estimate_tokens(record: dict[str, Any]) -> int:
     return math.ceil(chars / CHARS_PER_TOKEN) + JUDGE_PROMPT_OVERHEAD_TOKENS
 
 
+_PRIORITY = {"required": 0, "type": 1, "minLength": 2, "pattern": 3}
+
+
 def _field_of(error: Any) -> str | None:
     if error.validator == "required":
         missing = [name for name in error.validator_value if name not in error.instance]
@@ -241,9 +244,13 @@ def validate_stream(
             report.add_error(Finding(line_no, None, "too_many_rows",
                                      f"the file has more than {max_rows} records (the configured maximum).",
                                      "split the file, or raise judgeflow.max_rows in cdk.json."))
-        schema_errors = sorted(validator.iter_errors(record), key=lambda e: (_field_of(e) or ""))
-        for error in schema_errors:
-            report.add_error(_schema_finding(line_no, error))
+        schema_errors = list(validator.iter_errors(record))
+        # One finding per field, the most basic first (an empty string also fails the pattern).
+        by_field: dict[str, Any] = {}
+        for error in sorted(schema_errors, key=lambda e: _PRIORITY.get(e.validator, 9)):
+            by_field.setdefault(_field_of(error) or "", error)
+        for name in sorted(by_field):
+            report.add_error(_schema_finding(line_no, by_field[name]))
         if schema_errors:
             continue
         tokens = estimate_tokens(record)

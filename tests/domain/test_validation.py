@@ -1,0 +1,95 @@
+"""Streaming validation: each bad input is located (line, field) and explained."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from judgeflow.validation import iter_lines, validate_stream
+
+GOOD = {"prompt": "What is 2+2?", "response_A": "4", "response_B": "Four."}
+
+
+def run(data: bytes, *, name: str = "data.jsonl", chunk: int = 7, **kwargs):
+    chunks = [data[i:i + chunk] for i in range(0, len(data), chunk)]
+    defaults = dict(source=name, task="llm_judge", token_limit=7000, max_rows=100)
+    return validate_stream(chunks, **{**defaults, **kwargs})
+
+
+def lines(*records) -> bytes:
+    return b"".join((r if isinstance(r, bytes) else json.dumps(r, ensure_ascii=False).encode()) + b"\n"
+                    for r in records)
+
+
+def findings(report):
+    return [(f.line, f.field, f.kind) for f in report.errors]
+
+
+def test_valid_file_counts_records_and_hashes_content():
+    data = lines(GOOD, {**GOOD, "category": "math"})
+    report = run(data)
+    assert report.valid and report.records == 2 and report.lines == 2
+    import hashlib
+    assert report.content_sha256 == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("record, expected", [
+    ({"prompt": "p", "response_A": "a"}, (1, "response_B", "missing_field")),
+    ({**GOOD, "response_A": None}, (1, "response_A", "null_field")),
+    ({**GOOD, "response_B": 5}, (1, "response_B", "not_a_string")),
+    ({**GOOD, "prompt": ""}, (1, "prompt", "empty_field")),
+    ({**GOOD, "response_B": " \t\n"}, (1, "response_B", "blank_field")),
+])
+def test_field_errors_name_line_and_field(record, expected):
+    assert findings(run(lines(record))) == [expected]
+
+
+def test_invalid_json_and_non_object_lines():
+    report = run(lines(GOOD, b"{broken", b"[1, 2]"))
+    assert findings(report) == [(2, None, "invalid_json"), (3, None, "not_an_object")]
+    assert "column" in report.errors[0].message
+
+
+def test_invalid_utf8_reports_byte_offset():
+    first = lines(GOOD)
+    report = run(first + b'{"prompt": "\xff"}\n')
+    (error,) = report.errors
+    assert (error.line, error.kind) == (2, "invalid_utf8")
+    assert f"byte offset {len(first) + 12}" in error.message
+
+
+def test_bom_crlf_and_blank_lines_inside_are_errors_trailing_blank_lines_are_fine():
+    data = b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\r\n\n" + lines(GOOD) + b"\n\n"
+    assert findings(run(data)) == [(1, None, "byte_order_mark"), (1, None, "crlf_line_end"), (2, None, "blank_line")]
+
+
+def test_empty_file_and_binary_content():
+    assert findings(run(b"")) == [(None, None, "empty_file")]
+    assert findings(run(gzip.compress(lines(GOOD)))) == [(1, None, "binary_content")]
+
+
+def test_token_limit_and_row_limit():
+    long = {**GOOD, "prompt": "word " * 30000}
+    report = run(lines(long), token_limit=7000)
+    assert findings(report) == [(1, None, "too_many_tokens")]
+    report = run(lines(GOOD, GOOD, GOOD), max_rows=2)
+    assert (3, None, "too_many_rows") in findings(report)
+
+
+def test_duplicates_and_wrong_extension_are_warnings():
+    report = run(lines(GOOD, GOOD), name="data.txt")
+    assert report.valid
+    assert {w.kind for w in report.warnings} == {"duplicate_row", "file_extension"}
+
+
+def test_first_errors_in_full_and_counts_for_the_rest():
+    report = run(lines(*[{"prompt": "p"}] * 80), max_findings=5)
+    assert len(report.errors) == 5
+    assert report.error_counts["missing_field"] == 160
+    assert "more errors" in report.summary()
+
+
+def test_iter_lines_keeps_line_ends_across_chunks():
+    assert list(iter_lines([b"a\r", b"\nb", b"c\n", b"d"])) == [b"a\r\n", b"bc\n", b"d"]
