@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -145,8 +146,9 @@ _PRIORITY = {"required": 0, "type": 1, "minLength": 2, "pattern": 3}
 
 def _field_of(error: Any) -> str | None:
     if error.validator == "required":
-        missing = [name for name in error.validator_value if name not in error.instance]
-        return missing[0] if missing else None
+        # jsonschema raises one error per missing property; its message names it.
+        named = re.match(r"^'(.+)' is a required property", error.message)
+        return named.group(1) if named else None
     path = list(error.absolute_path)
     return str(path[0]) if path else None
 
