@@ -1,0 +1,59 @@
+"""Results stage: emulator archives in, Parquet/report out; faults recorded, never silent."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pyarrow.parquet as pq
+
+from judgeflow import emulator
+
+RECIPE = "run: {name: jf-res, model_name_or_path: nova-micro/prod}\nevaluation: {task: llm_judge}\n"
+RECORDS = [{"prompt": f"question {i} about rivers", "response_A": "rivers flow" if i % 2 else "no",
+            "response_B": "rivers flow to the sea, mostly" if i % 3 else "?"} for i in range(9)]
+
+
+def land(deployed, run_id: str, archive: bytes) -> dict:
+    jf = deployed.jf
+    jf.client("dynamodb").put_item(TableName=jf.d.runs_table, Item={
+        "run_id": {"S": run_id}, "status": {"S": "RUNNING"}, "model_a": {"S": "old"}, "model_b": {"S": "new"}})
+    key = f"runs/{run_id}/output/{run_id}-judge-0/output/output.tar.gz"
+    jf.client("s3").put_object(Bucket=jf.d.work_bucket, Key=f"runs/{run_id}/sidecar/sidecar.jsonl",
+                               Body="".join(json.dumps({"_line": i + 1, "category": "geo" if i < 5 else "sci"}) + "\n"
+                                            for i in range(len(RECORDS))).encode())
+    # Writing the archive fires the JudgeOutputLanded rule -> the results Lambda, as on AWS.
+    jf.client("s3").put_object(Bucket=jf.d.work_bucket, Key=key, Body=archive)
+    return jf.run_record(run_id)
+
+
+def test_construct_is_a_container_image_with_its_handler(stateless_template):
+    functions = stateless_template.find_resources("AWS::Lambda::Function")
+    (results,) = [f for k, f in functions.items() if k.startswith("ResultsStageResults")]
+    assert results["Properties"]["PackageType"] == "Image"
+    assert results["Properties"]["ImageConfig"]["Command"] == ["lambdas.results.handler.lambda_handler"]
+
+
+def test_output_archive_becomes_parquet_report_and_registry_status(deployed):
+    record = land(deployed, "jf-res", emulator.emulate(RECORDS, RECIPE))
+    assert record["status"] in ("SUCCEEDED", "UNRELIABLE") and record["results_done"] is True
+    summary = json.loads(record["results_summary"])
+    items_uri = summary["locations"]["items"]
+    bucket, _, key = items_uri.removeprefix("s3://").partition("/")
+    assert key.startswith("lake/items/dt=")
+    items = pq.read_table(io.BytesIO(deployed.jf.read(bucket, key))).to_pylist()
+    assert [row["category"] for row in items] == ["geo"] * 5 + ["sci"] * 4
+    assert deployed.jf.read(bucket, f"reports/jf-res/report.png").startswith(b"\x89PNG")
+
+
+def test_corrupt_archive_is_recorded_as_failed(deployed):
+    record = land(deployed, "jf-corrupt", b"this is not a tarball")
+    assert record["status"] == "FAILED"
+    assert "not a readable tar archive" in record["reason"]
+
+
+def test_all_inference_errors_is_unreliable(deployed):
+    archive = emulator.emulate(RECORDS, RECIPE, error_items=range(len(RECORDS)))
+    record = land(deployed, "jf-errors", archive)
+    assert record["status"] == "UNRELIABLE"
+    assert "inference errors" in record["reason"]

@@ -1,0 +1,69 @@
+"""Validate stage: construct settings and the handler on real S3 objects."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote_plus
+
+import pytest
+
+from tests.conftest import sample_dataset
+from tests.stages.conftest import LambdaError
+
+EXECUTION = {"execution_arn": "arn:aws:states:us-east-1:123456789012:execution:m:e1", "execution_name": "e1"}
+
+
+def validate(deployed, key, **request):
+    return deployed.invoke("ValidateStage", {"request": {"bucket": deployed.jf.d.datasets_bucket, "key": key,
+                                                         **request}, **EXECUTION})
+
+
+def test_construct_gives_a_long_timeout_and_the_settings(stateless_template):
+    functions = stateless_template.find_resources("AWS::Lambda::Function")
+    (validate_fn,) = [f for k, f in functions.items() if k.startswith("ValidateStageValidate")]
+    props = validate_fn["Properties"]
+    assert props["Timeout"] == 900 and props["Runtime"] == "python3.14"
+    assert props["Handler"] == "lambdas.validate.handler.lambda_handler"
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    settings = json.loads(props["Environment"]["Variables"]["JUDGEFLOW_SETTINGS"])
+    assert settings["token_limit"] == 7000
+
+
+def test_valid_dataset_with_metadata_settings(deployed):
+    deployed.put_dataset("manual/ok.jsonl", sample_dataset(), {"model-a": "aurora", "judge-model": "lite"})
+    result = validate(deployed, "manual/ok.jsonl")
+    assert result["valid"] is True
+    assert result["dataset"]["records"] == 24 and len(result["dataset"]["sha256"]) == 64
+    assert result["settings"]["model_a"] == "aurora" and result["settings"]["judge_model"] == "lite"
+
+
+@pytest.mark.parametrize("key", ["manual/with space.jsonl", "manual/plus+sign.jsonl", "manual/ünï/cödé 日本.jsonl",
+                                 "manual/nested/deeper/100%.jsonl"])
+def test_url_encoded_event_keys_resolve(deployed, key):
+    deployed.put_dataset(key, sample_dataset())
+    assert validate(deployed, quote_plus(key, safe="/"))["dataset"]["key"] == key
+    assert validate(deployed, key)["dataset"]["key"] == key
+
+
+def test_bad_settings_reject_with_allowed_values_and_keep_the_original(deployed):
+    deployed.put_dataset("manual/bad-settings.jsonl", sample_dataset(), {"judge-model": "huge"})
+    result = validate(deployed, "manual/bad-settings.jsonl")
+    assert result["valid"] is False
+    assert "'huge' is not allowed; use one of ['micro', 'lite', 'pro', 'lite-2']" in result["message"]
+    report = json.loads(deployed.jf.read(deployed.jf.d.datasets_bucket, "rejected/manual/bad-settings.jsonl.report.json"))
+    assert report["settings_errors"][0]["field"] == "settings"
+    assert deployed.jf.read(deployed.jf.d.datasets_bucket, "manual/bad-settings.jsonl") == sample_dataset()
+
+
+def test_unknown_metadata_key_is_named(deployed):
+    deployed.put_dataset("manual/unknown.jsonl", sample_dataset(), {"colour": "red"})
+    result = validate(deployed, "manual/unknown.jsonl")
+    assert "unknown S3 metadata key 'x-amz-meta-colour'" in result["message"]
+    assert "x-amz-meta-model-a" in result["message"]
+
+
+def test_missing_object_and_malformed_input_are_clear_errors(deployed):
+    with pytest.raises(LambdaError, match="does not exist"):
+        validate(deployed, "manual/nope.jsonl")
+    with pytest.raises(LambdaError, match="missing \\['key'\\]"):
+        deployed.invoke("ValidateStage", {"request": {"bucket": "b"}, **EXECUTION})
