@@ -1,0 +1,59 @@
+"""The judgeflow command: exit codes, report JSON, plan output, local results ingestion."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from judgeflow import emulator
+from judgeflow.cli import main
+from tests.conftest import sample_dataset
+
+
+def test_validate_exit_codes_and_report(tmp_path, capsys):
+    good = tmp_path / "good.jsonl"
+    good.write_bytes(sample_dataset())
+    assert main(["validate", str(good)]) == 0
+    assert "VALID" in capsys.readouterr().out
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"prompt": "p", "response_A": "a", "response_B": "b"}\n{"prompt": 1}\n')
+    report_path = tmp_path / "report.json"
+    assert main(["validate", str(bad), "--report", str(report_path)]) == 1
+    out = capsys.readouterr().out
+    assert "line 2, field prompt" in out
+    report = json.loads(report_path.read_text())
+    assert {"line": 2, "field": "prompt"}.items() <= report["errors"][0].items()
+    assert all({"line", "field", "message"} <= set(e) for e in report["errors"])
+
+    assert main(["validate", str(tmp_path / "missing.jsonl")]) == 2
+    try:
+        main(["validate"])
+    except SystemExit as exc:
+        assert exc.code == 2
+
+
+def test_plan_prints_recipe_and_request(capsys):
+    code = main(["plan", "--task", "llm_judge", "--judge", "micro", "--dataset", "s3://b/in/", "--output",
+                 "s3://b/out/", "--role", "arn:aws:iam::123456789012:role/judge", "--instance", "ml.g5.12xlarge",
+                 "--region", "us-east-1"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert yaml.safe_load(printed["recipe_yaml"])["run"]["model_type"] == "amazon.nova-micro-v1:0:128k"
+    assert printed["create_training_job"]["ResourceConfig"]["InstanceType"] == "ml.g5.12xlarge"
+
+
+def test_plan_refuses_an_instance_the_recipe_does_not_allow(capsys):
+    code = main(["plan", "--task", "llm_judge", "--judge", "pro", "--dataset", "s3://b/in/", "--output", "s3://b/o/",
+                 "--role", "r", "--instance", "ml.g5.12xlarge", "--region", "us-east-1"])
+    assert code == 2 and "allowed: ['ml.p5.48xlarge']" in capsys.readouterr().err
+
+
+def test_ingest_results_writes_the_lake_locally(tmp_path):
+    records = [{"prompt": "capital city", "response_A": "capital city is Paris", "response_B": "no"}] * 3
+    archive = tmp_path / "output.tar.gz"
+    archive.write_bytes(emulator.emulate(records, "run: {name: r, model_name_or_path: m}\nevaluation: {task: llm_judge}\n"))
+    assert main(["ingest-results", str(archive), "--out", str(tmp_path / "out")]) == 0
+    written = {p.name for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    assert {"local.parquet", "report.png", "summary.json", "summary.md"} <= written
