@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 TASKS = ("llm_judge", "rubric_llm_judge")
@@ -77,7 +77,6 @@ class Settings:
     max_rows: int
     max_errors_reported: int
     notification_email: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def nova_image(self) -> str:
@@ -91,17 +90,7 @@ class Settings:
             raise SettingsError(
                 f"cdk.json context 'judgeflow' has unknown keys {unknown}; allowed keys: {sorted(DEFAULTS)}"
             )
-        for name in (
-            "capacity_wait_initial_seconds",
-            "capacity_wait_max_seconds",
-            "capacity_wait_total_seconds",
-            "reservation_ttl_seconds",
-            "max_runtime_seconds",
-            "results_timeout_seconds",
-            "token_limit",
-            "max_rows",
-            "max_errors_reported",
-        ):
+        for name in (n for n, v in DEFAULTS.items() if isinstance(v, int)):
             value = merged[name]
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise SettingsError(f"cdk.json context judgeflow.{name} must be a positive integer, got {value!r}")
@@ -127,23 +116,8 @@ class Settings:
                 "judgeflow.instance_preferences must be a non-empty list of SageMaker instance types like "
                 f"'ml.g5.12xlarge', got {prefs!r}"
             )
-        return cls(
-            region=merged["region"],
-            nova_images=dict(merged["nova_images"]),
-            instance_preferences=tuple(prefs),
-            default_task=merged["default_task"],
-            default_judge_model=merged["default_judge_model"],
-            capacity_wait_initial_seconds=merged["capacity_wait_initial_seconds"],
-            capacity_wait_max_seconds=merged["capacity_wait_max_seconds"],
-            capacity_wait_total_seconds=merged["capacity_wait_total_seconds"],
-            reservation_ttl_seconds=merged["reservation_ttl_seconds"],
-            max_runtime_seconds=merged["max_runtime_seconds"],
-            results_timeout_seconds=merged["results_timeout_seconds"],
-            token_limit=merged["token_limit"],
-            max_rows=merged["max_rows"],
-            max_errors_reported=merged["max_errors_reported"],
-            notification_email=merged["notification_email"],
-        )
+        return cls(**{**{name: merged[name] for name in DEFAULTS},
+                      "nova_images": dict(merged["nova_images"]), "instance_preferences": tuple(prefs)})
 
     def to_json(self) -> str:
         data = {name: getattr(self, name) for name in DEFAULTS}
