@@ -2,7 +2,6 @@
 #   make demo   - the offline demo of the whole pipeline on the sample dataset
 #   make test   - the whole test suite (CI runs exactly this through .ci/run)
 #   make synth  - synthesize both stacks into cdk.out (no AWS account needed)
-#   make bench  - benchmarks (figures printed, not tests)
 
 SHELL := /bin/bash
 VENV := .venv
@@ -16,7 +15,7 @@ WITH_NODE := env $$(test -x $(NODE_22) && echo JSII_NODE=$(NODE_22))
 export CDK_DISABLE_VERSION_CHECK := 1
 export MPLBACKEND := Agg
 
-.PHONY: demo test synth bench setup clean
+.PHONY: demo test synth setup clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -40,9 +39,6 @@ test: setup
 
 synth: setup
 	$(WITH_NODE) $(VENV)/bin/python app.py
-
-bench: setup
-	$(WITH_NODE) $(VENV)/bin/python tests/benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out out

@@ -47,8 +47,10 @@ class StatelessStack(Stack):
                                master_key=storage.key, enforce_ssl=True)
         if settings.notification_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(settings.notification_email))
-        # EventBridge publishes to the KMS-encrypted topic: allow it to use the key.
-        self.topic.grant_publish(iam.ServicePrincipal("events.amazonaws.com"))
+        # CloudWatch alarms publish to the KMS-encrypted topic and EventBridge writes undeliverable
+        # events to the KMS-encrypted dead-letter queue: both services must be able to use the key.
+        for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
+            storage.key.grant(iam.ServicePrincipal(service), "kms:Decrypt", "kms:GenerateDataKey")
 
         state_machine_name = f"{construct_id}-run"
         state_machine_arn = self.format_arn(service="states", resource="stateMachine",
