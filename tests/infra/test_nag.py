@@ -27,3 +27,15 @@ def test_an_unacknowledged_finding_fails_synthesis(tmp_path):
     cdk.Validations.of(app).add_plugins(AcknowledgedAwsSolutionsChecks())
     with pytest.raises(Exception, match="AwsSolutions-S1"):
         app.synth()
+
+
+def test_synthesis_for_a_concrete_account_passes_too(tmp_path):
+    """`cdk deploy` synthesizes with CDK_DEFAULT_ACCOUNT set: account ids then appear literally."""
+    from infra.app_builder import build_app
+    from offline.synth import cdk_json_context
+
+    nag = AcknowledgedAwsSolutionsChecks()
+    app = cdk.App(outdir=str(tmp_path), context={**cdk_json_context(), "aws:cdk:bundling-stacks": []})
+    build_app(app, account="123456789012", nag=nag)
+    app.synth()
+    assert nag.stale_acknowledgments() == []
