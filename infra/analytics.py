@@ -17,6 +17,7 @@ RUNS_COLUMNS: list[tuple[str, str]] = [
     ("job_name", "string"), ("produced_by", "string"), ("created_at", "timestamp"),
     ("finished_at", "timestamp"), ("status", "string"), ("service_metrics_json", "string"),
     ("service_winrate", "double"), ("service_lower_rate", "double"), ("service_upper_rate", "double"),
+    ("service_weighted_score_a", "double"), ("service_weighted_score_b", "double"), ("service_score_margin", "double"),
     ("a_wins", "bigint"), ("b_wins", "bigint"), ("ties", "bigint"), ("inference_errors", "bigint"),
     ("items", "bigint"), ("jf_b_share_decisive", "double"), ("jf_wilson_low", "double"),
     ("jf_wilson_high", "double"), ("jf_tie_half_win_rate", "double"), ("jf_error_rate", "double"),
@@ -25,7 +26,11 @@ RUNS_COLUMNS: list[tuple[str, str]] = [
 ITEMS_COLUMNS: list[tuple[str, str]] = [
     ("run_id", "string"), ("item_index", "bigint"), ("line_number", "bigint"), ("category", "string"),
     ("forward_verdict", "string"), ("backward_verdict", "string"), ("orders_agree", "boolean"),
-    ("preference", "string"), ("justification", "string"), ("sidecar_json", "string"),
+    ("preference", "string"), ("weighted_score_a", "double"), ("weighted_score_b", "double"),
+    ("score_margin", "double"),
+    ("criteria", "array<struct<name:string,score_a:double,score_b:double,weight:double,type:string,"
+                 "description:string,justification_a:string,justification_b:string>>"),
+    ("justification", "string"), ("sidecar_json", "string"),
 ]
 DATABASE_NAME = "judgeflow"
 

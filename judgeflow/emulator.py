@@ -7,6 +7,8 @@ labelled `local-emulator`. Its rule (README "The local emulator") is determinist
   contains, plus 1 if the response is between 20 and 600 characters long.
   Higher score wins; equal scores are a tie ([[A=B]]). The backward pass applies the same rule
   with the responses swapped, so both orders agree unless a test injects disagreement.
+  Rubric task: two criteria, "relevance" (overlap / prompt words, weight 0.7) and "length"
+  (1 inside the 20-600 character band, else 0; weight 0.3); weighted scores decide the label.
 """
 
 from __future__ import annotations
@@ -41,6 +43,34 @@ def judge_pair(prompt: str, first: str, second: str) -> str:
             f"(prompt-word overlap + length band). Verdict: [[{label}]]")
 
 
+def _rubric_metrics(prompt: str, response_a: str, response_b: str) -> dict[str, Any]:
+    prompt_words = {w.casefold() for w in _WORD.findall(prompt)} or {""}
+
+    def criteria(response: str) -> dict[str, float]:
+        words = {w.casefold() for w in _WORD.findall(response)}
+        return {"relevance": len(prompt_words & words) / len(prompt_words),
+                "length": 1.0 if 20 <= len(response) <= 600 else 0.0}
+
+    weights = {"relevance": 0.7, "length": 0.3}
+    score_a, score_b = criteria(response_a), criteria(response_b)
+    weighted_a = round(sum(weights[c] * score_a[c] for c in weights), 4)
+    weighted_b = round(sum(weights[c] * score_b[c] for c in weights), 4)
+    label = "A>B" if weighted_a > weighted_b else "B>A" if weighted_b > weighted_a else "A=B"
+    return {
+        "predictions": f"[[{label}]]",
+        "weighted_score_A": weighted_a,
+        "weighted_score_B": weighted_b,
+        "score_margin": round(weighted_a - weighted_b, 4),
+        "overall_justification": f"[local-emulator] weighted scores A={weighted_a}, B={weighted_b}",
+        "criteria_breakdown": {
+            name: {"score_A": round(score_a[name], 4), "score_B": round(score_b[name], 4), "weight": weights[name],
+                   "type": "emulated", "description": f"emulator criterion: {name}",
+                   "justification_A": "[local-emulator]", "justification_B": "[local-emulator]"}
+            for name in weights
+        },
+    }
+
+
 def _bootstrap(prefs: list[str], rounds: int = 1000, seed: int = 7) -> tuple[float, float]:
     decisive = [1 if p == "B" else 0 for p in prefs if p in ("A", "B")]
     if not decisive:
@@ -59,18 +89,28 @@ def emulate(records: Iterable[dict[str, Any]], recipe_yaml: str, *, error_items:
     now = now or datetime.now(timezone.utc)
     stamp = now.strftime("%Y%m%dT%H%M%S")
     errors = set(error_items)
-    rows, prefs = [], []
+    rows, prefs, rubric_scores = [], [], []
     for index, record in enumerate(records):
         if index in errors:
-            forward = backward = "[local-emulator] inference error (injected)"
+            failed = "[local-emulator] inference error (injected)"
             prefs.append("error")
+            rows.append({"prompt": record["prompt"], "metrics": repr({"predictions": failed}),
+                         "produced_by": PRODUCED_BY} if task == "rubric_llm_judge" else
+                        {"prompt": record["prompt"], "forward_output": failed, "backward_output": failed,
+                         "produced_by": PRODUCED_BY})
+            continue
+        if task == "rubric_llm_judge":
+            metrics = _rubric_metrics(record["prompt"], record["response_A"], record["response_B"])
+            label = metrics["predictions"].strip("[]")
+            rubric_scores.append((metrics["weighted_score_A"], metrics["weighted_score_B"]))
+            rows.append({"prompt": record["prompt"], "metrics": repr(metrics), "produced_by": PRODUCED_BY})
         else:
             forward = judge_pair(record["prompt"], record["response_A"], record["response_B"])
             backward = judge_pair(record["prompt"], record["response_B"], record["response_A"])
             label = re.search(r"\[\[(.+?)\]\]", forward).group(1)
-            prefs.append({"A>B": "A", "B>A": "B"}.get(label, "tie"))
-        rows.append({"prompt": record["prompt"], "forward_output": forward, "backward_output": backward,
-                     "produced_by": PRODUCED_BY})
+            rows.append({"prompt": record["prompt"], "forward_output": forward, "backward_output": backward,
+                         "produced_by": PRODUCED_BY})
+        prefs.append({"A>B": "A", "B>A": "B"}.get(label, "tie"))
     a, b = prefs.count("A"), prefs.count("B")
     ties, errs = prefs.count("tie"), prefs.count("error")
     low, high = _bootstrap(prefs)
@@ -84,6 +124,12 @@ def emulate(records: Iterable[dict[str, Any]], recipe_yaml: str, *, error_items:
         "winrate": round(b / (a + b), 2) if a + b else 0.0,
         "lower_rate": round(low, 2), "upper_rate": round(high, 2),
     }
+    if task == "rubric_llm_judge" and rubric_scores:
+        mean_a = sum(a for a, _ in rubric_scores) / len(rubric_scores)
+        mean_b = sum(b for _, b in rubric_scores) / len(rubric_scores)
+        summary.update({"weighted_score_A": round(mean_a, 4), "weighted_score_A_stderr": 0.0,
+                        "weighted_score_B": round(mean_b, 4), "weighted_score_B_stderr": 0.0,
+                        "score_margin": round(mean_a - mean_b, 4), "score_margin_stderr": 0.0})
     document = {
         "config_general": {"model_name": recipe["run"]["model_name_or_path"], "produced_by": PRODUCED_BY,
                            "start_time": time.time()},

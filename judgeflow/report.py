@@ -25,7 +25,9 @@ def render_png(summary: Mapping[str, Any]) -> bytes:
     label_a, label_b = summary.get("model_a", "A"), summary.get("model_b", "B")
     counts = [ours["a_wins"], ours["b_wins"], ours["ties"], ours["errors"]]
     categories = summary.get("per_category") or []
-    rows = 3 if categories else 2
+    criteria = summary.get("criteria") or []
+    extra_panels = [panel for panel, present in (("categories", categories), ("criteria", criteria)) if present]
+    rows = 2 + len(extra_panels)
     fig = plt.figure(figsize=(16, 4.6 * rows), dpi=100)
     grid = fig.add_gridspec(rows, 3, hspace=0.55, wspace=0.3)
     title = f"{label_b} (B) vs {label_a} (A) - judge {summary.get('judge_model') or '?'} - verdict: {ours['verdict']}"
@@ -112,8 +114,20 @@ def render_png(summary: Mapping[str, Any]) -> bytes:
     table.scale(1, 1.5)
     ax.set_title("Summary")
 
+    if criteria:
+        ax = fig.add_subplot(grid[2 + extra_panels.index("criteria"), :])
+        positions = range(len(criteria))
+        ax.bar([p - 0.2 for p in positions], [c["mean_a"] for c in criteria], width=0.4, color=COLOR_A,
+               label=f"{label_a} (A)")
+        ax.bar([p + 0.2 for p in positions], [c["mean_b"] for c in criteria], width=0.4, color=COLOR_B,
+               label=f"{label_b} (B)")
+        ax.set_xticks(list(positions), [f"{c['name']}\n(n={c['items']})" for c in criteria])
+        ax.set_ylabel("mean criterion score")
+        ax.legend()
+        ax.set_title("Rubric criteria: mean score per response")
+
     if categories:
-        ax = fig.add_subplot(grid[2, :])
+        ax = fig.add_subplot(grid[2 + extra_panels.index("categories"), :])
         labels = [c["category"] for c in categories]
         values = [c["b_share"] if c["b_share"] is not None else float("nan") for c in categories]
         lows = [v - c["wilson_low"] if c["wilson_low"] is not None else 0 for v, c in zip(values, categories)]

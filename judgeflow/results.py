@@ -36,6 +36,9 @@ RUNS_SCHEMA = pa.schema(
         ("service_winrate", pa.float64()),
         ("service_lower_rate", pa.float64()),
         ("service_upper_rate", pa.float64()),
+        ("service_weighted_score_a", pa.float64()),
+        ("service_weighted_score_b", pa.float64()),
+        ("service_score_margin", pa.float64()),
         ("a_wins", pa.int64()),
         ("b_wins", pa.int64()),
         ("ties", pa.int64()),
@@ -52,6 +55,12 @@ RUNS_SCHEMA = pa.schema(
     ]
 )
 
+CRITERION = pa.struct([
+    ("name", pa.string()), ("score_a", pa.float64()), ("score_b", pa.float64()), ("weight", pa.float64()),
+    ("type", pa.string()), ("description", pa.string()), ("justification_a", pa.string()),
+    ("justification_b", pa.string()),
+])
+
 ITEMS_SCHEMA = pa.schema(
     [
         ("run_id", pa.string()),
@@ -62,6 +71,10 @@ ITEMS_SCHEMA = pa.schema(
         ("backward_verdict", pa.string()),
         ("orders_agree", pa.bool_()),
         ("preference", pa.string()),
+        ("weighted_score_a", pa.float64()),
+        ("weighted_score_b", pa.float64()),
+        ("score_margin", pa.float64()),
+        ("criteria", pa.list_(CRITERION)),
         ("justification", pa.string()),
         ("sidecar_json", pa.string()),
     ]
@@ -101,17 +114,47 @@ def _backward_preference(label: str | None) -> str | None:
     return {"A>B": "B", "B>A": "A", "A=B": "tie", "A=B (bothbad)": "tie"}.get(label or "")
 
 
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _rubric_fields(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    breakdown = metrics.get("criteria_breakdown") or {}
+    criteria = [
+        {"name": str(name), "score_a": _float(c.get("score_A")), "score_b": _float(c.get("score_B")),
+         "weight": _float(c.get("weight")), "type": c.get("type"), "description": c.get("description"),
+         "justification_a": c.get("justification_A"), "justification_b": c.get("justification_B")}
+        for name, c in breakdown.items() if isinstance(c, Mapping)
+    ]
+    return {"weighted_score_a": _float(metrics.get("weighted_score_A")),
+            "weighted_score_b": _float(metrics.get("weighted_score_B")),
+            "score_margin": _float(metrics.get("score_margin")), "criteria": criteria or None}
+
+
+def _verdicts(detail: Mapping[str, Any]) -> tuple[str | None, str | None, str, dict[str, Any], Any]:
+    """(forward, backward, preference, rubric fields, justification) of one details row."""
+    if "metrics" in detail:  # rubric judge: one verdict per item, scores per criterion
+        metrics = nova_output.parse_rubric_metrics(detail["metrics"])
+        preference = _forward_preference(nova_output.label_of(metrics.get("predictions"))) or "error"
+        return None, None, preference, _rubric_fields(metrics), metrics.get("overall_justification")
+    forward = _forward_preference(nova_output.label_of(detail.get("forward_output")))
+    backward = _backward_preference(nova_output.label_of(detail.get("backward_output")))
+    if forward is None or backward is None:
+        preference = "error"
+    elif forward == backward:
+        preference = forward
+    else:
+        preference = "tie"  # the two orders disagree: position bias, not a preference
+    return forward, backward, preference, {}, detail.get("forward_output")
+
+
 def item_rows(run_id: str, details: list[dict[str, Any]], sidecar: Mapping[int, Mapping[str, Any]]) -> list[dict]:
     rows = []
     for index, detail in enumerate(details):
-        forward = _forward_preference(nova_output.label_of(detail.get("forward_output")))
-        backward = _backward_preference(nova_output.label_of(detail.get("backward_output")))
-        if forward is None or backward is None:
-            preference = "error"
-        elif forward == backward:
-            preference = forward
-        else:
-            preference = "tie"  # the two orders disagree: position bias, not a preference
+        forward, backward, preference, rubric, justification = _verdicts(detail)
         extra = dict(sidecar.get(index, {}))
         line_number = extra.pop("_line", None)
         category = extra.get("category")
@@ -125,7 +168,9 @@ def item_rows(run_id: str, details: list[dict[str, Any]], sidecar: Mapping[int, 
                 "backward_verdict": backward,
                 "orders_agree": (forward == backward) if forward and backward else None,
                 "preference": preference,
-                "justification": detail.get("forward_output"),
+                **{"weighted_score_a": None, "weighted_score_b": None, "score_margin": None, "criteria": None,
+                   **rubric},
+                "justification": justification,
                 "sidecar_json": json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else None,
             }
         )
@@ -149,6 +194,20 @@ def per_category(rows: list[dict]) -> list[dict[str, Any]]:
         out.append({"category": name, **counts, "b_share": s.b_share_decisive,
                     "wilson_low": s.wilson_low, "wilson_high": s.wilson_high})
     return out
+
+
+def criteria_means(rows: list[dict]) -> list[dict[str, Any]]:
+    """Mean score of A and B per rubric criterion (empty for the pairwise judge)."""
+    sums: dict[str, list[float]] = {}
+    for row in rows:
+        for criterion in row.get("criteria") or []:
+            if criterion["score_a"] is None or criterion["score_b"] is None:
+                continue
+            entry = sums.setdefault(criterion["name"], [0.0, 0.0, 0])
+            entry[0] += criterion["score_a"]
+            entry[1] += criterion["score_b"]
+            entry[2] += 1
+    return [{"name": name, "mean_a": a / n, "mean_b": b / n, "items": n} for name, (a, b, n) in sorted(sums.items())]
 
 
 def _parquet_bytes(rows: list[dict], schema: pa.Schema) -> bytes:
@@ -187,6 +246,9 @@ def build_results(
         "service_winrate": service.get("winrate"),
         "service_lower_rate": service.get("lower_rate"),
         "service_upper_rate": service.get("upper_rate"),
+        "service_weighted_score_a": service.get("weighted_score_A"),
+        "service_weighted_score_b": service.get("weighted_score_B"),
+        "service_score_margin": service.get("score_margin"),
         "a_wins": ours.a_wins, "b_wins": ours.b_wins, "ties": ours.ties, "inference_errors": ours.errors,
         "items": len(rows),
         "jf_b_share_decisive": ours.b_share_decisive,
@@ -199,6 +261,7 @@ def build_results(
         "verdict_reason": ours.verdict_reason,
     }
     categories = per_category(rows)
+    criteria = criteria_means(rows)
     summary = {
         "run_id": context.run_id,
         "produced_by": context.produced_by,
@@ -210,6 +273,7 @@ def build_results(
         "service_metrics": service,
         "judgeflow_statistics": {**ours.as_dict(), "agreement_rate": agreement},
         "per_category": categories,
+        "criteria": criteria,
         "warnings": output.warnings,
     }
     bundle = ResultBundle(summary=summary, status=status)

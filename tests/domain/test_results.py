@@ -1,0 +1,81 @@
+"""build_results: counts, our statistics next to the service's, rubric items, categories."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from judgeflow import emulator, results
+
+PAIRWISE = "run: {name: r, model_name_or_path: nova-micro/prod}\nevaluation: {task: llm_judge}\n"
+RUBRIC = "run: {name: r, model_name_or_path: nova-lite-2/prod}\nevaluation: {task: rubric_llm_judge}\n"
+RECORDS = [
+    {"prompt": "capital of France", "response_A": "The capital of France is Paris.", "response_B": "Lyon"},
+    {"prompt": "largest ocean", "response_A": "?", "response_B": "The largest ocean is the Pacific."},
+    {"prompt": "boiling point of water", "response_A": "100 C", "response_B": "Water boils at 100 C at sea level."},
+    {"prompt": "hello", "response_A": "same", "response_B": "same"},
+]
+
+
+def build(archive: bytes, task: str = "llm_judge", sidecar=None) -> results.ResultBundle:
+    return results.build_results(archive, context=results.RunContext(run_id="jf-t", task=task),
+                                 sidecar=sidecar or {}, finished_at=1_700_000_000, date="2026-11-23")
+
+
+def table(bundle, kind: str):
+    (key,) = [k for k in bundle.files if k.startswith(f"lake/{kind}/")]
+    assert key == f"lake/{kind}/dt=2026-11-23/jf-t.parquet"
+    return pq.read_table(io.BytesIO(bundle.files[key])).to_pylist()
+
+
+def test_pairwise_counts_statistics_and_labels():
+    bundle = build(emulator.emulate(RECORDS, PAIRWISE))
+    (run,) = table(bundle, "runs")
+    assert (run["a_wins"], run["b_wins"], run["ties"], run["inference_errors"]) == (1, 2, 1, 0)
+    assert run["service_winrate"] == 0.67  # the service's (emulated) number, verbatim
+    assert run["jf_b_share_decisive"] == pytest.approx(2 / 3)
+    assert run["jf_tie_half_win_rate"] == pytest.approx(2.5 / 4)
+    assert run["jf_agreement_rate"] == 1.0 and run["produced_by"] == "local-emulator"
+    assert json.loads(run["service_metrics_json"])["a_scores"] == 1.0
+    items = table(bundle, "items")
+    assert [i["preference"] for i in items] == ["A", "B", "B", "tie"]
+    assert items[0]["forward_verdict"] == "A" and items[0]["backward_verdict"] == "A"
+
+
+def test_rubric_items_carry_weighted_scores_and_criteria():
+    bundle = build(emulator.emulate(RECORDS, RUBRIC), task="rubric_llm_judge")
+    items = table(bundle, "items")
+    assert items[1]["preference"] == "B" and items[1]["weighted_score_b"] > items[1]["weighted_score_a"]
+    assert {c["name"] for c in items[0]["criteria"]} == {"relevance", "length"}
+    (run,) = table(bundle, "runs")
+    assert run["service_weighted_score_b"] is not None and run["service_score_margin"] is not None
+    assert [c["name"] for c in bundle.summary["criteria"]] == ["length", "relevance"]
+    assert bundle.files["reports/jf-t/report.png"].startswith(b"\x89PNG")
+
+
+def test_per_category_rates_join_the_sidecar():
+    sidecar = {0: {"_line": 1, "category": "geo"}, 1: {"_line": 2, "category": "geo"},
+               2: {"_line": 3, "category": "sci"}, 3: {"_line": 5, "category": "sci"}}
+    bundle = build(emulator.emulate(RECORDS, PAIRWISE), sidecar=sidecar)
+    categories = {c["category"]: c for c in bundle.summary["per_category"]}
+    assert (categories["geo"]["A"], categories["geo"]["B"]) == (1, 1)
+    assert categories["geo"]["b_share"] == 0.5
+    assert [i["line_number"] for i in table(bundle, "items")] == [1, 2, 3, 5]
+
+
+def test_missing_details_keep_the_summary():
+    import tarfile
+    buffer = io.BytesIO()
+    doc = json.dumps({"results": {"all": {"a_scores": 3.0, "b_scores": 1.0, "ties": 0.0, "inference_error": 0.0,
+                                          "winrate": 0.25, "lower_rate": 0.1, "upper_rate": 0.6}}}).encode()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("r/eval_results/results_1.json")
+        info.size = len(doc)
+        tar.addfile(info, io.BytesIO(doc))
+    bundle = build(buffer.getvalue())
+    (run,) = table(bundle, "runs")
+    assert (run["a_wins"], run["b_wins"], run["items"]) == (3, 1, 0)
+    assert "no details Parquet" in bundle.summary["warnings"][0]

@@ -1,0 +1,47 @@
+"""Glue tables over the lake: columns match the Parquet files the results stage writes."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from judgeflow.results import ITEMS_SCHEMA, RUNS_SCHEMA
+
+
+def glue_type(arrow: pa.DataType) -> str:
+    if pa.types.is_string(arrow):
+        return "string"
+    if pa.types.is_int64(arrow):
+        return "bigint"
+    if pa.types.is_float64(arrow):
+        return "double"
+    if pa.types.is_boolean(arrow):
+        return "boolean"
+    if pa.types.is_timestamp(arrow):
+        return "timestamp"
+    if pa.types.is_list(arrow):
+        return f"array<{glue_type(arrow.value_type)}>"
+    if pa.types.is_struct(arrow):
+        return "struct<" + ",".join(f"{f.name}:{glue_type(f.type)}" for f in arrow) + ">"
+    raise AssertionError(f"no Glue type for {arrow}")
+
+
+@pytest.mark.parametrize("name, schema", [("runs", RUNS_SCHEMA), ("items", ITEMS_SCHEMA)])
+def test_glue_columns_match_the_parquet_schema(stateful_template, name, schema):
+    tables = [t for t in stateful_template.find_resources("AWS::Glue::Table").values()
+              if t["Properties"]["TableInput"]["Name"] == name]
+    (table,) = tables
+    table_input = table["Properties"]["TableInput"]
+    columns = [(c["Name"], c["Type"]) for c in table_input["StorageDescriptor"]["Columns"]]
+    assert columns == [(f.name, glue_type(f.type)) for f in schema]
+    assert table_input["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
+    parameters = table_input["Parameters"]
+    assert parameters["projection.enabled"] == "true" and parameters["projection.dt.type"] == "date"
+    assert parameters["storage.location.template"]["Fn::Join"][1][-1] == f"/lake/{name}/dt=${{dt}}/"
+
+
+def test_athena_workgroup_encrypts_results_in_the_metrics_bucket(stateful_template):
+    (workgroup,) = stateful_template.find_resources("AWS::Athena::WorkGroup").values()
+    configuration = workgroup["Properties"]["WorkGroupConfiguration"]
+    assert configuration["EnforceWorkGroupConfiguration"] is True
+    assert configuration["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] == "SSE_KMS"
