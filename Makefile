@@ -4,6 +4,9 @@
 #   make synth  - synthesize both stacks into cdk.out (no AWS account needed)
 
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# This machine's pip config names local package folders that may not exist; hide that noise only.
+QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
 VENV := .venv
 # The newest Python that works here (Lambda runs 3.14; 3.13 is the closest on this machine).
 PYTHON ?= $(shell for p in python3.13 /root/.pyenv/versions/3.13.0/bin/python3.13 python3.12 python3; do \
@@ -22,9 +25,9 @@ setup: $(VENV)/.installed node_modules/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt container/requirements.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "judgeflow needs Python >= 3.12 (python3.13 preferred)"; exit 1; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt
-	$(VENV)/bin/python -m pip install --quiet --no-deps -e .
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip $(QUIET_PIP)
+	$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt $(QUIET_PIP)
+	$(VENV)/bin/python -m pip install --quiet --no-deps -e . $(QUIET_PIP)
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -321,6 +321,7 @@ def process_results(*, s3: Any, sfn: Any, sns: Any, registry: runs.RunRegistry, 
         "verdict_reason": stats["verdict_reason"],
         "counts": {"a": stats["a_wins"], "b": stats["b_wins"], "ties": stats["ties"], "errors": stats["errors"]},
         "service_metrics": {k: bundle.summary["service_metrics"].get(k) for k in ("winrate", "lower_rate", "upper_rate")},
+        "judgeflow_b_share": stats["b_share_decisive"],
         "judgeflow_wilson_95": [stats["wilson_low"], stats["wilson_high"]],
         "locations": locations,
     }

@@ -53,7 +53,9 @@ def run_demo(out_dir: Path, *, print_fn=print) -> int:
         rows = [
             ("A wins / B wins / ties / errors", f"{counts['a']} / {counts['b']} / {counts['ties']} / {counts['errors']}"),
             ("service winrate [lower, upper]", f"{service['winrate']} [{service['lower_rate']}, {service['upper_rate']}]"),
-            ("judgeflow Wilson 95% (B share of decisive)", f"[{low:.3f}, {high:.3f}]" if low is not None else "-"),
+            ("judgeflow win rate of B [Wilson 95%]",
+             f"{summary['judgeflow_b_share']:.3f} [{low:.3f}, {high:.3f}] (B's share of decisive items)"
+             if low is not None else "- (no decisive items)"),
             ("verdict", f"{summary['verdict']} - {summary['verdict_reason']}"),
         ]
         width = max(len(r[0]) for r in rows)
