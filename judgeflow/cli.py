@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from judgeflow import recipes, results, runs, staging, validation
+from judgeflow import recipes, results, runs, validation
 from judgeflow.settings import DEFAULTS, JUDGE_MODELS, TASKS, Settings
 
 
@@ -70,7 +70,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 def _cmd_ingest(args: argparse.Namespace) -> int:
     try:
         archive = Path(args.output_tar).read_bytes()
-        sidecar = staging.read_sidecar(Path(args.sidecar).read_bytes()) if args.sidecar else {}
+        sidecar = Path(args.sidecar).read_bytes() if args.sidecar else None
     except OSError as exc:
         print(f"judgeflow ingest-results: {exc}", file=sys.stderr)
         return 2

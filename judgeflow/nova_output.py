@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 MAX_MEMBER_BYTES = 2 * 1024**3
@@ -30,7 +31,7 @@ class OutputError(ValueError):
 class JudgeOutput:
     summary: dict[str, Any]
     summary_path: str
-    details: list[dict[str, Any]] = field(default_factory=list)
+    details: pa.Table | None = None
     details_path: str | None = None
     produced_by: str = "sagemaker"
     warnings: list[str] = field(default_factory=list)
@@ -93,8 +94,7 @@ def parse_output(files: dict[str, bytes]) -> JudgeOutput:
         return output
     output.details_path = details[-1]
     try:
-        table = pq.read_table(io.BytesIO(files[output.details_path]))
-        output.details = table.to_pylist()
+        output.details = pq.read_table(io.BytesIO(files[output.details_path]))
     except Exception as exc:  # a corrupt details file must not lose the summary
         output.warnings.append(f"details Parquet {output.details_path} is unreadable: {exc}")
     return output

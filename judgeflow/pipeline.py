@@ -284,10 +284,9 @@ def process_results(*, s3: Any, sfn: Any, sns: Any, registry: runs.RunRegistry, 
     item = registry.get(run_id) or {}
     archive = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     try:
-        sidecar = staging.read_sidecar(s3.get_object(Bucket=resources.work_bucket,
-                                                     Key=layout.sidecar_key(run_id))["Body"].read())
+        sidecar = s3.get_object(Bucket=resources.work_bucket, Key=layout.sidecar_key(run_id))["Body"].read()
     except s3.exceptions.NoSuchKey:
-        sidecar = {}
+        sidecar = None
     context = results.RunContext(
         run_id=run_id, dataset_sha256=item.get("dataset_sha256", ""), dataset_key=item.get("dataset_key", ""),
         task=item.get("task", "llm_judge"), judge_model=item.get("judge_model", ""),

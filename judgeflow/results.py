@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from judgeflow import nova_output, report, stats
+from judgeflow import items, nova_output, report, stats
 
 RUNS_SCHEMA = pa.schema(
     [
@@ -55,30 +55,7 @@ RUNS_SCHEMA = pa.schema(
     ]
 )
 
-CRITERION = pa.struct([
-    ("name", pa.string()), ("score_a", pa.float64()), ("score_b", pa.float64()), ("weight", pa.float64()),
-    ("type", pa.string()), ("description", pa.string()), ("justification_a", pa.string()),
-    ("justification_b", pa.string()),
-])
-
-ITEMS_SCHEMA = pa.schema(
-    [
-        ("run_id", pa.string()),
-        ("item_index", pa.int64()),
-        ("line_number", pa.int64()),
-        ("category", pa.string()),
-        ("forward_verdict", pa.string()),
-        ("backward_verdict", pa.string()),
-        ("orders_agree", pa.bool_()),
-        ("preference", pa.string()),
-        ("weighted_score_a", pa.float64()),
-        ("weighted_score_b", pa.float64()),
-        ("score_margin", pa.float64()),
-        ("criteria", pa.list_(CRITERION)),
-        ("justification", pa.string()),
-        ("sidecar_json", pa.string()),
-    ]
-)
+ITEMS_SCHEMA = items.ITEMS_SCHEMA
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,114 +82,25 @@ class ResultBundle:
     status: str = "SUCCEEDED"
 
 
-def _forward_preference(label: str | None) -> str | None:
-    return {"A>B": "A", "B>A": "B", "A=B": "tie", "A=B (bothbad)": "tie"}.get(label or "")
-
-
-def _backward_preference(label: str | None) -> str | None:
-    # The backward pass shows the responses in (B, A) order: its "A" is response_B.
-    return {"A>B": "B", "B>A": "A", "A=B": "tie", "A=B (bothbad)": "tie"}.get(label or "")
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _rubric_fields(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    breakdown = metrics.get("criteria_breakdown") or {}
-    criteria = [
-        {"name": str(name), "score_a": _float(c.get("score_A")), "score_b": _float(c.get("score_B")),
-         "weight": _float(c.get("weight")), "type": c.get("type"), "description": c.get("description"),
-         "justification_a": c.get("justification_A"), "justification_b": c.get("justification_B")}
-        for name, c in breakdown.items() if isinstance(c, Mapping)
-    ]
-    return {"weighted_score_a": _float(metrics.get("weighted_score_A")),
-            "weighted_score_b": _float(metrics.get("weighted_score_B")),
-            "score_margin": _float(metrics.get("score_margin")), "criteria": criteria or None}
-
-
-def _verdicts(detail: Mapping[str, Any]) -> tuple[str | None, str | None, str, dict[str, Any], Any]:
-    """(forward, backward, preference, rubric fields, justification) of one details row."""
-    if "metrics" in detail:  # rubric judge: one verdict per item, scores per criterion
-        metrics = nova_output.parse_rubric_metrics(detail["metrics"])
-        preference = _forward_preference(nova_output.label_of(metrics.get("predictions"))) or "error"
-        return None, None, preference, _rubric_fields(metrics), metrics.get("overall_justification")
-    forward = _forward_preference(nova_output.label_of(detail.get("forward_output")))
-    backward = _backward_preference(nova_output.label_of(detail.get("backward_output")))
-    if forward is None or backward is None:
-        preference = "error"
-    elif forward == backward:
-        preference = forward
-    else:
-        preference = "tie"  # the two orders disagree: position bias, not a preference
-    return forward, backward, preference, {}, detail.get("forward_output")
-
-
-def item_rows(run_id: str, details: list[dict[str, Any]], sidecar: Mapping[int, Mapping[str, Any]]) -> list[dict]:
-    rows = []
-    for index, detail in enumerate(details):
-        forward, backward, preference, rubric, justification = _verdicts(detail)
-        extra = dict(sidecar.get(index, {}))
-        line_number = extra.pop("_line", None)
-        category = extra.get("category")
-        rows.append(
-            {
-                "run_id": run_id,
-                "item_index": index,
-                "line_number": line_number,
-                "category": str(category) if category is not None else None,
-                "forward_verdict": forward,
-                "backward_verdict": backward,
-                "orders_agree": (forward == backward) if forward and backward else None,
-                "preference": preference,
-                **{"weighted_score_a": None, "weighted_score_b": None, "score_margin": None, "criteria": None,
-                   **rubric},
-                "justification": justification,
-                "sidecar_json": json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else None,
-            }
-        )
-    return rows
-
-
 def _int(summary: Mapping[str, Any], key: str) -> int:
     value = summary.get(key)
     return int(round(float(value))) if value is not None else 0
 
 
-def per_category(rows: list[dict]) -> list[dict[str, Any]]:
-    groups: dict[str, list[dict]] = {}
-    for row in rows:
-        if row["category"] is not None:
-            groups.setdefault(row["category"], []).append(row)
+def per_category(table: pa.Table) -> list[dict[str, Any]]:
     out = []
-    for name, items in sorted(groups.items()):
-        counts = {p: sum(1 for r in items if r["preference"] == p) for p in ("A", "B", "tie", "error")}
+    for name, counts in sorted(items.preference_counts(table, by="category").items(), key=lambda kv: str(kv[0])):
+        if name is None:
+            continue
         s = stats.pairwise_stats(counts["A"], counts["B"], counts["tie"], counts["error"])
         out.append({"category": name, **counts, "b_share": s.b_share_decisive,
                     "wilson_low": s.wilson_low, "wilson_high": s.wilson_high})
     return out
 
 
-def criteria_means(rows: list[dict]) -> list[dict[str, Any]]:
-    """Mean score of A and B per rubric criterion (empty for the pairwise judge)."""
-    sums: dict[str, list[float]] = {}
-    for row in rows:
-        for criterion in row.get("criteria") or []:
-            if criterion["score_a"] is None or criterion["score_b"] is None:
-                continue
-            entry = sums.setdefault(criterion["name"], [0.0, 0.0, 0])
-            entry[0] += criterion["score_a"]
-            entry[1] += criterion["score_b"]
-            entry[2] += 1
-    return [{"name": name, "mean_a": a / n, "mean_b": b / n, "items": n} for name, (a, b, n) in sorted(sums.items())]
-
-
-def _parquet_bytes(rows: list[dict], schema: pa.Schema) -> bytes:
+def parquet_bytes(table: pa.Table) -> bytes:
     sink = io.BytesIO()
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), sink, compression="zstd")
+    pq.write_table(table, sink)  # snappy, pyarrow's default: what Athena and most readers expect
     return sink.getvalue()
 
 
@@ -220,7 +108,7 @@ def build_results(
     archive: bytes,
     *,
     context: RunContext,
-    sidecar: Mapping[int, Mapping[str, Any]] | None = None,
+    sidecar: bytes | None = None,
     finished_at: int,
     date: str,
 ) -> ResultBundle:
@@ -229,12 +117,11 @@ def build_results(
     if output.produced_by != context.produced_by:
         context = dataclasses.replace(context, produced_by=output.produced_by)
     service = output.summary
-    rows = item_rows(context.run_id, output.details, sidecar or {})
+    table = items.items_table(context.run_id, output.details, sidecar)
     ours = stats.pairwise_stats(
         _int(service, "a_scores"), _int(service, "b_scores"), _int(service, "ties"), _int(service, "inference_error")
     )
-    agreeing = [r["orders_agree"] for r in rows if r["orders_agree"] is not None]
-    agreement = sum(agreeing) / len(agreeing) if agreeing else None
+    agreement = items.agreement_rate(table)
     status = "UNRELIABLE" if ours.verdict == stats.UNRELIABLE else "SUCCEEDED"
     runs_row = {
         **{k: getattr(context, k) for k in ("run_id", "dataset_sha256", "dataset_key", "task", "judge_model",
@@ -250,7 +137,7 @@ def build_results(
         "service_weighted_score_b": service.get("weighted_score_B"),
         "service_score_margin": service.get("score_margin"),
         "a_wins": ours.a_wins, "b_wins": ours.b_wins, "ties": ours.ties, "inference_errors": ours.errors,
-        "items": len(rows),
+        "items": table.num_rows,
         "jf_b_share_decisive": ours.b_share_decisive,
         "jf_wilson_low": ours.wilson_low,
         "jf_wilson_high": ours.wilson_high,
@@ -260,8 +147,8 @@ def build_results(
         "verdict": ours.verdict,
         "verdict_reason": ours.verdict_reason,
     }
-    categories = per_category(rows)
-    criteria = criteria_means(rows)
+    categories = per_category(table)
+    criteria = items.criteria_means(table)
     summary = {
         "run_id": context.run_id,
         "produced_by": context.produced_by,
@@ -278,8 +165,8 @@ def build_results(
     }
     bundle = ResultBundle(summary=summary, status=status)
     partition = f"dt={date}"
-    bundle.files[f"lake/runs/{partition}/{context.run_id}.parquet"] = _parquet_bytes([runs_row], RUNS_SCHEMA)
-    bundle.files[f"lake/items/{partition}/{context.run_id}.parquet"] = _parquet_bytes(rows, ITEMS_SCHEMA)
+    bundle.files[f"lake/runs/{partition}/{context.run_id}.parquet"] = parquet_bytes(pa.Table.from_pylist([runs_row], schema=RUNS_SCHEMA))
+    bundle.files[f"lake/items/{partition}/{context.run_id}.parquet"] = parquet_bytes(table)
     bundle.files[f"reports/{context.run_id}/report.png"] = report.render_png(summary)
     bundle.files[f"reports/{context.run_id}/summary.json"] = json.dumps(summary, indent=2, default=str).encode()
     bundle.files[f"reports/{context.run_id}/summary.md"] = report.render_markdown(summary).encode()

@@ -2,7 +2,8 @@
 
 Runs only on a file that passed validation. The staged file holds exactly prompt, response_A,
 response_B in that order, with text unchanged (non-ASCII kept as UTF-8, not escaped). The
-sidecar has one JSON object per staged item: `_line` (line in the original) and extra fields.
+sidecar has one JSON object per staged item: `_line` (line in the original), then `category`
+when present, then the other extra fields.
 """
 
 from __future__ import annotations
@@ -32,11 +33,8 @@ def stage(chunks: Iterable[bytes], staged: BinaryIO, sidecar: BinaryIO) -> int:
         nova = {name: record[name] for name in NOVA_FIELDS}
         staged.write(json.dumps(nova, ensure_ascii=False).encode("utf-8") + b"\n")
         extra = {k: v for k, v in record.items() if k not in NOVA_FIELDS}
-        sidecar.write(json.dumps({"_line": line_no, **extra}, ensure_ascii=False).encode("utf-8") + b"\n")
+        # `_line` then `category` first: the results stage reads both with one vectorized regex.
+        head = {"_line": line_no, **({"category": extra.pop("category")} if "category" in extra else {})}
+        sidecar.write(json.dumps({**head, **extra}, ensure_ascii=False).encode("utf-8") + b"\n")
         count += 1
     return count
-
-
-def read_sidecar(data: bytes) -> dict[int, dict[str, Any]]:
-    """Sidecar rows keyed by staged item index (the order the judge sees them)."""
-    return {index: json.loads(line) for index, line in enumerate(data.decode("utf-8").splitlines()) if line}

@@ -50,7 +50,7 @@ def test_summary_required_details_optional():
     doc = {"results": {"all": {"a_scores": 1.0, "b_scores": 2.0}}}
     parsed = nova_output.parse_output({"r1/eval_results/results_2025.json": json.dumps(doc).encode()})
     assert parsed.summary == {"a_scores": 1.0, "b_scores": 2.0}
-    assert parsed.details == [] and "no details Parquet" in parsed.warnings[0]
+    assert parsed.details is None and "no details Parquet" in parsed.warnings[0]
 
 
 def test_emulator_output_round_trips_with_labels():
@@ -59,8 +59,9 @@ def test_emulator_output_round_trips_with_labels():
     parsed = nova_output.parse_output(files)
     assert parsed.produced_by == "local-emulator"
     assert parsed.summary["a_scores"] == 1.0 and parsed.summary["winrate"] == 0.0
-    assert nova_output.label_of(parsed.details[0]["forward_output"]) == "A>B"
-    assert nova_output.label_of(parsed.details[0]["backward_output"]) == "B>A"
+    (row,) = parsed.details.to_pylist()
+    assert nova_output.label_of(row["forward_output"]) == "A>B"
+    assert nova_output.label_of(row["backward_output"]) == "B>A"
     assert any("|" in name for name in files)  # details names carry '|', as the service's do
 
 

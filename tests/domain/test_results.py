@@ -20,9 +20,9 @@ RECORDS = [
 ]
 
 
-def build(archive: bytes, task: str = "llm_judge", sidecar=None) -> results.ResultBundle:
+def build(archive: bytes, task: str = "llm_judge", sidecar: bytes | None = None) -> results.ResultBundle:
     return results.build_results(archive, context=results.RunContext(run_id="jf-t", task=task),
-                                 sidecar=sidecar or {}, finished_at=1_700_000_000, date="2026-11-23")
+                                 sidecar=sidecar, finished_at=1_700_000_000, date="2026-11-23")
 
 
 def table(bundle, kind: str):
@@ -57,13 +57,34 @@ def test_rubric_items_carry_weighted_scores_and_criteria():
 
 
 def test_per_category_rates_join_the_sidecar():
-    sidecar = {0: {"_line": 1, "category": "geo"}, 1: {"_line": 2, "category": "geo"},
-               2: {"_line": 3, "category": "sci"}, 3: {"_line": 5, "category": "sci"}}
+    sidecar = b"".join(json.dumps(row).encode() + b"\n" for row in [
+        {"_line": 1, "category": "geo"}, {"_line": 2, "category": "geo", "id": 7},
+        {"_line": 3, "category": "sci"}, {"_line": 5, "category": "sci"}])
     bundle = build(emulator.emulate(RECORDS, PAIRWISE), sidecar=sidecar)
     categories = {c["category"]: c for c in bundle.summary["per_category"]}
     assert (categories["geo"]["A"], categories["geo"]["B"]) == (1, 1)
     assert categories["geo"]["b_share"] == 0.5
-    assert [i["line_number"] for i in table(bundle, "items")] == [1, 2, 3, 5]
+    items = table(bundle, "items")
+    assert [i["line_number"] for i in items] == [1, 2, 3, 5]
+    assert json.loads(items[1]["sidecar_json"]) == {"_line": 2, "category": "geo", "id": 7}
+
+
+def test_sidecar_with_mixed_types_still_joins():
+    sidecar = b'{"_line": 1, "category": 3}\n{"_line": 2, "category": ["x", "y"]}\n{"_line": 4}\n'
+    items = table(build(emulator.emulate(RECORDS, PAIRWISE), sidecar=sidecar), "items")
+    assert [i["category"] for i in items] == ["3", '["x", "y"]', None, None]
+    assert [i["line_number"] for i in items] == [1, 2, 4, None]
+
+
+def test_label_is_the_last_one_and_missing_labels_are_errors():
+    from judgeflow.items import items_table
+    import pyarrow as pa
+    details = pa.table({"forward_output": ["maybe [[B>A]]... final [[A>B]]", "no label", "[[A=B (bothbad)]]"],
+                        "backward_output": ["[[B>A]]", "[[A>B]]", "[[A=B]]"]})
+    rows = items_table("r", details, None).to_pylist()
+    assert [(r["forward_verdict"], r["backward_verdict"], r["preference"]) for r in rows] == [
+        ("A", "A", "A"), (None, "B", "error"), ("tie", "tie", "tie")]
+    assert [r["orders_agree"] for r in rows] == [True, None, True]
 
 
 def test_missing_details_keep_the_summary():

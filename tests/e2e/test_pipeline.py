@@ -37,8 +37,8 @@ def test_happy_path_ends_in_parquet_report_and_released_capacity(offline):
         assert len(items) == 24
         assert {row["category"] for row in items} == {"science", "geography", "cooking", "programming", "finance",
                                                       "health"}
-        assert items[0]["line_number"] == 1 and json.loads(items[0]["sidecar_json"]) == {"id": "q001",
-                                                                                        "category": "science"}
+        assert items[0]["line_number"] == 1
+        assert json.loads(items[0]["sidecar_json"]) == {"_line": 1, "id": "q001", "category": "science"}
         assert jf.read(*_split(output["locations"]["report.png"])).startswith(b"\x89PNG")
         record = jf.run_record(output["run_id"])
         assert record["status"] == "SUCCEEDED" and record["instance_type"] == "ml.g5.12xlarge"

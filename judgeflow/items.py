@@ -1,0 +1,217 @@
+"""The per-item table of a run, built column-wise with pyarrow compute (100,000 items in well
+under a second; a row-by-row Python loop took 20x longer than writing the Parquet itself).
+
+Pairwise rows: the judge's verdict label in `forward_output` (A, B order) and `backward_output`
+(B, A order); an item's preference is the common verdict, "tie" when the orders disagree and
+"error" when either has no label. Rubric rows: the `metrics` Python literal, parsed per row.
+The sidecar written at staging is joined back by position.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+from judgeflow import nova_output
+
+# A verdict label in a judge text (RE2 syntax: pyarrow's regex engine).
+LABEL_REGEX = r"\[\[(?P<label>A>B|B>A|A=B \(bothbad\)|A=B)\]\]"
+
+CRITERION = pa.struct([
+    ("name", pa.string()), ("score_a", pa.float64()), ("score_b", pa.float64()), ("weight", pa.float64()),
+    ("type", pa.string()), ("description", pa.string()), ("justification_a", pa.string()),
+    ("justification_b", pa.string()),
+])
+
+ITEMS_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("item_index", pa.int64()),
+        ("line_number", pa.int64()),
+        ("category", pa.string()),
+        ("forward_verdict", pa.string()),
+        ("backward_verdict", pa.string()),
+        ("orders_agree", pa.bool_()),
+        ("preference", pa.string()),
+        ("weighted_score_a", pa.float64()),
+        ("weighted_score_b", pa.float64()),
+        ("score_margin", pa.float64()),
+        ("criteria", pa.list_(CRITERION)),
+        ("justification", pa.string()),
+        ("sidecar_json", pa.string()),  # the staged sidecar row: `_line` plus the user's extra fields
+    ]
+)
+
+
+def _labels(texts: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The last label of each text. Vectorized first-label extraction serves texts with one "[[";
+    the few that quote several labels (the judge restating the format) are read in Python."""
+    texts = pc.cast(texts, pa.string())
+    labels = pc.struct_field(pc.extract_regex(texts, LABEL_REGEX), [0])
+    several = pc.greater(pc.count_substring(texts, "[["), 1)
+    if not pc.any(several).as_py():
+        return labels
+    values = labels.to_pylist()
+    for index in pc.indices_nonzero(several).to_pylist():
+        values[index] = nova_output.label_of(texts[index].as_py())
+    return pa.array(values, pa.string())
+
+
+def _verdicts(labels: pa.Array, a_wins: str, b_wins: str) -> pa.Array:
+    """Label -> A/B/tie, null when there is no label. `a_wins` is what "[[A>B]]" means in this order."""
+    tie = pc.if_else(pc.is_valid(labels), pa.scalar("tie"), pa.scalar(None, pa.string()))
+    return pc.if_else(pc.equal(labels, "A>B"), a_wins, pc.if_else(pc.equal(labels, "B>A"), b_wins, tie))
+
+
+def _column(table: pa.Table, name: str, length: int) -> pa.ChunkedArray | pa.Array:
+    return table.column(name) if name in table.column_names else pa.nulls(length, pa.string())
+
+
+SIDECAR_PREFIX = r'^\{"_line": (?P<line>\d+)(?:, "category": "(?P<category>[^"\\]*)")?'
+
+
+def _sidecar_lines(data: bytes) -> pa.Array:
+    """One string per line, split by pyarrow's CSV reader with a delimiter JSON text cannot hold."""
+    table = pa_csv.read_csv(
+        io.BytesIO(data), read_options=pa_csv.ReadOptions(column_names=["line"]),
+        parse_options=pa_csv.ParseOptions(delimiter="\x01", quote_char=False, escape_char=False,
+                                          newlines_in_values=False, ignore_empty_lines=True),
+        convert_options=pa_csv.ConvertOptions(column_types={"line": pa.string()}))
+    return table.column("line").combine_chunks()
+
+
+def _sidecar_columns(data: bytes | None, length: int) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """(line_number, category, raw row) per item, padded with nulls to `length`.
+
+    Staging writes `{"_line": N, "category": ..., <other fields>}`, so a vectorized regex reads
+    both for the usual rows; rows whose category is not a plain string are parsed as JSON.
+    """
+    data = (data or b"").strip(b"\n")
+    lines = _sidecar_lines(data)[:length] if data else pa.array([], pa.string())
+    head = pc.extract_regex(lines, SIDECAR_PREFIX)
+    line_numbers = pc.cast(pc.struct_field(head, [0]), pa.int64())
+    categories = pc.struct_field(head, [1])
+    unclear = pc.or_kleene(pc.is_null(head), pc.and_(pc.equal(categories, ""),
+                                                      pc.match_substring(lines, '"category"')))
+    categories = pc.if_else(pc.equal(categories, ""), pa.scalar(None, pa.string()), categories)
+    if pc.any(unclear).as_py():
+        numbers, names = line_numbers.to_pylist(), categories.to_pylist()
+        for index in pc.indices_nonzero(unclear).to_pylist():
+            row = json.loads(lines[index].as_py())
+            value = row.get("category")
+            numbers[index] = row.get("_line")
+            names[index] = None if value is None else value if isinstance(value, str) else json.dumps(value)
+        line_numbers, categories = pa.array(numbers, pa.int64()), pa.array(names, pa.string())
+    padding = length - len(lines)
+    return (pa.concat_arrays([line_numbers, pa.nulls(padding, pa.int64())]),
+            pa.concat_arrays([categories, pa.nulls(padding, pa.string())]),
+            pa.concat_arrays([lines, pa.nulls(padding, pa.string())]))
+
+
+def _rubric_columns(metrics_texts: list[Any]) -> dict[str, pa.Array]:
+    def number(value: Any) -> float | None:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return None
+
+    preference, score_a, score_b, margin, criteria, justification = [], [], [], [], [], []
+    for text in metrics_texts:
+        metrics = nova_output.parse_rubric_metrics(text)
+        label = nova_output.label_of(metrics.get("predictions"))
+        preference.append({"A>B": "A", "B>A": "B"}.get(label or "", "tie" if label else "error"))
+        score_a.append(number(metrics.get("weighted_score_A")))
+        score_b.append(number(metrics.get("weighted_score_B")))
+        margin.append(number(metrics.get("score_margin")))
+        breakdown = metrics.get("criteria_breakdown") or {}
+        criteria.append([
+            {"name": str(name), "score_a": number(c.get("score_A")), "score_b": number(c.get("score_B")),
+             "weight": number(c.get("weight")), "type": c.get("type"), "description": c.get("description"),
+             "justification_a": c.get("justification_A"), "justification_b": c.get("justification_B")}
+            for name, c in breakdown.items() if isinstance(c, Mapping)] or None)
+        justification.append(metrics.get("overall_justification"))
+    return {
+        "preference": pa.array(preference, pa.string()),
+        "weighted_score_a": pa.array(score_a, pa.float64()),
+        "weighted_score_b": pa.array(score_b, pa.float64()),
+        "score_margin": pa.array(margin, pa.float64()),
+        "criteria": pa.array(criteria, pa.list_(CRITERION)),
+        "justification": pa.array(justification, pa.string()),
+    }
+
+
+def items_table(run_id: str, details: pa.Table | None, sidecar: bytes | None) -> pa.Table:
+    details = details if details is not None else pa.table({})
+    length = details.num_rows
+    # pyarrow compute releases the GIL: the sidecar and the two label columns are read in parallel.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        sidecar_future = pool.submit(_sidecar_columns, sidecar, length)
+        if "metrics" not in details.column_names:
+            forward_future = pool.submit(_labels, _column(details, "forward_output", length))
+            backward_future = pool.submit(_labels, _column(details, "backward_output", length))
+        line_numbers, categories, raw_sidecar = sidecar_future.result()
+    columns: dict[str, Any] = {
+        "run_id": pc.cast(pa.DictionaryArray.from_arrays(pa.array(np.zeros(length, np.int32)), pa.array([run_id])),
+                          pa.string()),
+        "item_index": pa.array(np.arange(length, dtype=np.int64)),
+        "line_number": line_numbers,
+        "category": categories,
+    }
+    if "metrics" in details.column_names:
+        rubric = _rubric_columns(details.column("metrics").to_pylist())
+        columns |= {"forward_verdict": pa.nulls(length, pa.string()), "backward_verdict": pa.nulls(length, pa.string()),
+                    "orders_agree": pa.nulls(length, pa.bool_()), **rubric}
+    else:
+        forward = _verdicts(forward_future.result(), "A", "B")
+        # The backward pass shows (B, A): its "[[A>B]]" prefers response_B.
+        backward = _verdicts(backward_future.result(), "B", "A")
+        agree = pc.equal(forward, backward)
+        preference = pc.if_else(pc.or_kleene(pc.is_null(forward), pc.is_null(backward)), "error",
+                                pc.if_else(agree, forward, "tie"))
+        columns |= {
+            "forward_verdict": forward, "backward_verdict": backward, "orders_agree": agree,
+            "preference": preference,
+            "weighted_score_a": pa.nulls(length, pa.float64()), "weighted_score_b": pa.nulls(length, pa.float64()),
+            "score_margin": pa.nulls(length, pa.float64()), "criteria": pa.nulls(length, pa.list_(CRITERION)),
+            "justification": pc.cast(_column(details, "forward_output", length), pa.string()),
+        }
+    columns["sidecar_json"] = raw_sidecar
+    return pa.table({field.name: columns[field.name] for field in ITEMS_SCHEMA}, schema=ITEMS_SCHEMA)
+
+
+def preference_counts(table: pa.Table, by: str | None = None) -> dict[Any, dict[str, int]]:
+    """{group: {A, B, tie, error}} counts; one group (None) when `by` is None."""
+    keys = [by, "preference"] if by else ["preference"]
+    grouped = table.group_by(keys).aggregate([("item_index", "count")]).to_pylist()
+    counts: dict[Any, dict[str, int]] = {}
+    for row in grouped:
+        group = counts.setdefault(row[by] if by else None, {"A": 0, "B": 0, "tie": 0, "error": 0})
+        group[row["preference"]] = row["item_index_count"]
+    return counts
+
+
+def agreement_rate(table: pa.Table) -> float | None:
+    agree = table.column("orders_agree")
+    judged = pc.count(agree).as_py()
+    return pc.sum(pc.cast(agree, pa.int64())).as_py() / judged if judged else None
+
+
+def criteria_means(table: pa.Table) -> list[dict[str, Any]]:
+    """Mean score of A and B per rubric criterion (empty for the pairwise judge)."""
+    sums: dict[str, list[float]] = {}
+    for criteria in table.column("criteria").to_pylist():
+        for criterion in criteria or []:
+            if criterion["score_a"] is None or criterion["score_b"] is None:
+                continue
+            entry = sums.setdefault(criterion["name"], [0.0, 0.0, 0])
+            entry[0] += criterion["score_a"]
+            entry[1] += criterion["score_b"]
+            entry[2] += 1
+    return [{"name": name, "mean_a": a / n, "mean_b": b / n, "items": n} for name, (a, b, n) in sorted(sums.items())]
