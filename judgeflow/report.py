@@ -58,15 +58,16 @@ def render_png(summary: Mapping[str, Any]) -> bytes:
                     color=COLOR_A, capsize=6, label="judgeflow Wilson 95%")
         ypos.append((0, "judgeflow\n(B share of\ndecisive, Wilson)"))
     ax.set_yticks([p for p, _ in ypos], [t for _, t in ypos])
-    ax.set_ylim(-0.8, 1.8)
-    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.8, 2.2)
+    ax.set_xlim(-0.03, 1.03)
     ax.set_title("Win rate of B with 95% interval")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper center", fontsize=8, ncol=2)
 
     ax = fig.add_subplot(grid[0, 2])
-    shares = [c for c in counts[:3]]
-    if sum(shares):
-        ax.pie(shares, labels=[f"{label_a} (A)", f"{label_b} (B)", "Tie"], colors=[COLOR_A, COLOR_B, COLOR_TIE],
+    slices = [(count, name, color) for count, name, color in
+              zip(counts[:3], [f"{label_a} (A)", f"{label_b} (B)", "Tie"], [COLOR_A, COLOR_B, COLOR_TIE]) if count]
+    if slices:  # empty slices would only stack their labels on top of each other
+        ax.pie([c for c, _, _ in slices], labels=[n for _, n, _ in slices], colors=[c for _, _, c in slices],
                autopct="%1.0f%%", startangle=90)
     ax.set_title("Preference shares (judged items)")
 

@@ -100,3 +100,10 @@ def test_missing_details_keep_the_summary():
     (run,) = table(bundle, "runs")
     assert (run["a_wins"], run["b_wins"], run["items"]) == (3, 1, 0)
     assert "no details Parquet" in bundle.summary["warnings"][0]
+
+
+def test_empty_judge_output_is_unreliable_not_silent():
+    bundle = build(emulator.emulate([], PAIRWISE))
+    assert bundle.status == "UNRELIABLE"
+    assert bundle.summary["judgeflow_statistics"]["verdict_reason"] == "no items were judged"
+    assert table(bundle, "items") == []
