@@ -8,33 +8,31 @@ when present, then the other extra fields.
 
 from __future__ import annotations
 
-import json
 from typing import Any, BinaryIO, Iterable, Iterator
 
-from judgeflow.validation import NOVA_FIELDS, UTF8_BOM, iter_lines
+import orjson
+
+from judgeflow.validation import NOVA_FIELDS, iter_lines
 
 STAGED_FILE_NAME = "llm_judge.jsonl"
 SIDECAR_FILE_NAME = "sidecar.jsonl"
 
 
 def iter_records(chunks: Iterable[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
-    for line_no, raw in enumerate(iter_lines(chunks), start=1):
-        if line_no == 1 and raw.startswith(UTF8_BOM):
-            raw = raw[len(UTF8_BOM):]
-        text = raw.decode("utf-8").strip()
-        if text:
-            yield line_no, json.loads(text)
+    """(line number, record) of a file that passed validation (blank trailing lines skipped)."""
+    for line_no, (line, _offset) in enumerate(iter_lines(chunks), start=1):
+        if line and not line.isspace():
+            yield line_no, orjson.loads(line)
 
 
 def stage(chunks: Iterable[bytes], staged: BinaryIO, sidecar: BinaryIO) -> int:
-    """Write both files; return the number of items staged."""
+    """Write both files; return the number of items staged. orjson writes UTF-8 text as is."""
     count = 0
     for line_no, record in iter_records(chunks):
-        nova = {name: record[name] for name in NOVA_FIELDS}
-        staged.write(json.dumps(nova, ensure_ascii=False).encode("utf-8") + b"\n")
+        staged.write(orjson.dumps({name: record[name] for name in NOVA_FIELDS}) + b"\n")
         extra = {k: v for k, v in record.items() if k not in NOVA_FIELDS}
         # `_line` then `category` first: the results stage reads both with one vectorized regex.
         head = {"_line": line_no, **({"category": extra.pop("category")} if "category" in extra else {})}
-        sidecar.write(json.dumps({**head, **extra}, ensure_ascii=False).encode("utf-8") + b"\n")
+        sidecar.write(orjson.dumps({**head, **extra}) + b"\n")
         count += 1
     return count

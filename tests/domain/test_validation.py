@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from judgeflow.validation import iter_lines, validate_stream
+from judgeflow.validation import OVERSIZED, iter_lines, validate_stream
 
 GOOD = {"prompt": "What is 2+2?", "response_A": "4", "response_B": "Four."}
 
@@ -91,5 +91,39 @@ def test_first_errors_in_full_and_counts_for_the_rest():
     assert "more errors" in report.summary()
 
 
-def test_iter_lines_keeps_line_ends_across_chunks():
-    assert list(iter_lines([b"a\r", b"\nb", b"c\n", b"d"])) == [b"a\r\n", b"bc\n", b"d"]
+def test_iter_lines_joins_across_chunks_and_reports_offsets():
+    assert list(iter_lines([b"a\r", b"\nb", b"c\n", b"d"])) == [(b"a\r", 0), (b"bc", 3), (b"d", 6)]
+
+
+def test_iter_lines_cuts_a_huge_line_without_buffering_it():
+    lines = list(iter_lines([b"x" * 10, b"y" * 10, b"z\nok\n"], max_line_bytes=8))
+    assert lines == [(b"x" * 8 + OVERSIZED, 0), (b"ok", 22)]
+
+
+def test_single_huge_line_is_reported_and_the_rest_is_read():
+    data = b'{"prompt": "' + b"p" * (2 << 20) + b'"}\n' + lines(GOOD)
+    report = run(data, chunk=1 << 16)
+    assert findings(report) == [(1, None, "line_too_long")]
+    assert report.records == 1 and report.lines == 2
+
+
+def test_fast_check_agrees_with_the_schema():
+    """The fast path must accept exactly what the JSON Schema accepts."""
+    from jsonschema import Draft202012Validator
+    from judgeflow.validation import _is_text, task_schema
+
+    samples = ["a", "", " ", "\t\n", "\u00a0", "\u2003x", "\u3000", "0", "日本", "\u200b", "\x1c", "\x85"]
+    validator = Draft202012Validator(task_schema("llm_judge"))
+    for value in samples + [None, 1, True, [], {}]:
+        record = {"prompt": value, "response_A": "a", "response_B": "b"}
+        assert _is_text(value) == validator.is_valid(record), repr(value)
+
+
+def test_duplicate_tracking_is_capped(monkeypatch):
+    import judgeflow.validation as validation
+
+    monkeypatch.setattr(validation, "DUPLICATE_CHECK_LIMIT", 3)
+    records = [{**GOOD, "prompt": f"q{i}"} for i in range(5)] + [{**GOOD, "prompt": "q0"}]
+    report = run(lines(*records))
+    assert report.valid and report.records == 6
+    assert [w.kind for w in report.warnings] == ["duplicate_check_limited"]
