@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from judgeflow import emulator
 from judgeflow.cli import main
+from tests.bad_inputs import BAD_INPUTS, GOOD, jsonl
 from tests.conftest import sample_dataset
 
 
@@ -57,3 +59,25 @@ def test_ingest_results_writes_the_lake_locally(tmp_path):
     assert main(["ingest-results", str(archive), "--out", str(tmp_path / "out")]) == 0
     written = {p.name for p in (tmp_path / "out").rglob("*") if p.is_file()}
     assert {"local.parquet", "report.png", "summary.json", "summary.md"} <= written
+
+
+@pytest.mark.parametrize("name, data, expected", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_cli_locates_every_bad_input_and_leaves_the_file_alone(tmp_path, capsys, name, data, expected):
+    path = tmp_path / f"{name}.jsonl"
+    path.write_bytes(data)
+    report_path = tmp_path / "report.json"
+    assert main(["validate", str(path), "--report", str(report_path)]) == 1
+    first = json.loads(report_path.read_text())["errors"][0]
+    assert (first["line"], first["field"], first["kind"]) == expected
+    assert first["message"] and first["fix"]
+    assert path.read_bytes() == data
+    line, field, _ = expected
+    assert (f"line {line}, field {field or '-'}" if line else "INVALID") in capsys.readouterr().out
+
+
+def test_cli_warnings_do_not_fail(tmp_path):
+    path = tmp_path / "data.txt"
+    path.write_bytes(jsonl(GOOD, GOOD))
+    report_path = tmp_path / "r.json"
+    assert main(["validate", str(path), "--report", str(report_path)]) == 0
+    assert {w["kind"] for w in json.loads(report_path.read_text())["warnings"]} == {"duplicate_row", "file_extension"}

@@ -37,3 +37,14 @@ class LambdaError(Exception):
 def deployed(offline):
     with offline(quotas={"ml.g5.12xlarge": 1}) as jf:
         yield Deployed(jf)
+
+
+@pytest.fixture(scope="module")
+def shared_deployment(templates):
+    """One deployment for a whole module of independent, read-mostly cases (faster)."""
+    from offline.pipeline import OfflineJudgeflow
+    from offline.synth import default_context
+    from tests.conftest import STACKS
+
+    with OfflineJudgeflow(templates, stack_order=STACKS, region=default_context()["region"]) as jf:
+        yield Deployed(jf)

@@ -7,6 +7,7 @@ from urllib.parse import quote_plus
 
 import pytest
 
+from tests.bad_inputs import BAD_INPUTS, GOOD, jsonl
 from tests.conftest import sample_dataset
 from tests.stages.conftest import LambdaError
 
@@ -67,3 +68,27 @@ def test_missing_object_and_malformed_input_are_clear_errors(deployed):
         validate(deployed, "manual/nope.jsonl")
     with pytest.raises(LambdaError, match="missing \\['key'\\]"):
         deployed.invoke("ValidateStage", {"request": {"bucket": "b"}, **EXECUTION})
+
+
+@pytest.mark.parametrize("name, data, expected", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_handler_rejects_every_bad_input_with_its_location(shared_deployment, name, data, expected):
+    jf = shared_deployment.jf
+    key = f"incoming-like/{name}.jsonl"  # not under incoming/: no run is started
+    shared_deployment.put_dataset(key, data)
+    result = validate(shared_deployment, key)
+
+    assert result["valid"] is False
+    report = json.loads(jf.read(jf.d.datasets_bucket, result["report_key"]))
+    first = report["errors"][0]
+    assert (first["line"], first["field"], first["kind"]) == expected
+    assert result["report_key"] == f"rejected/incoming-like/{name}.jsonl.report.json"
+    assert jf.read(jf.d.datasets_bucket, key) == data
+    versions = jf.client("s3").list_object_versions(Bucket=jf.d.datasets_bucket, Prefix=key)["Versions"]
+    assert [v["Key"] for v in versions] == [key]
+
+
+def test_handler_accepts_warnings(shared_deployment):
+    shared_deployment.put_dataset("manual/warn.txt", jsonl(GOOD, GOOD))
+    result = validate(shared_deployment, "manual/warn.txt")
+    assert result["valid"] is True
+    assert {w["kind"] for w in result["warnings"]} == {"duplicate_row", "file_extension"}
