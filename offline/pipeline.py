@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -71,10 +72,10 @@ class OfflineJudgeflow:
         return key
 
     def start_console_run(self, execution_input: Mapping[str, Any], name: str | None = None) -> str:
-        kwargs = {"stateMachineArn": self.d.state_machine_arn, "input": json.dumps(execution_input)}
-        if name:
-            kwargs["name"] = name
-        return self.client("stepfunctions").start_execution(**kwargs)["executionArn"]
+        # The console and the CLI name executions with a fresh UUID; moto would leave them nameless.
+        return self.client("stepfunctions").start_execution(
+            stateMachineArn=self.d.state_machine_arn, input=json.dumps(execution_input),
+            name=name or str(uuid.uuid4()))["executionArn"]
 
     def executions(self) -> list[dict[str, Any]]:
         return self.client("stepfunctions").list_executions(stateMachineArn=self.d.state_machine_arn)["executions"]
@@ -88,7 +89,7 @@ class OfflineJudgeflow:
                 break
             time.sleep(0.05)
         else:
-            states = [(e["name"], e["status"]) for e in self.executions()]
+            states = [(e.get("name"), e["status"]) for e in self.executions()]
             raise TimeoutError(f"executions did not finish in {timeout} s: {states}; harness errors: {self.aws.errors}")
         ordered = sorted(self.executions(), key=lambda e: e["startDate"])
         return [self.result(e["executionArn"]) for e in ordered]

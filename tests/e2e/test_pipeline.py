@@ -56,6 +56,7 @@ def test_invalid_file_is_rejected_with_report_and_original_kept(offline):
            b'{"prompt": "p3", "response_A": "a", "response_B": 7}\n'
            b'not json\n')
     with offline() as jf:
+        inbox = _subscribe_queue(jf)
         key = jf.drop("bad.jsonl", bad)
         (result,) = jf.wait_for(1)
 
@@ -72,6 +73,9 @@ def test_invalid_file_is_rejected_with_report_and_original_kept(offline):
         (record,) = jf.run_records()
         assert record["status"] == "REJECTED" and "rejected" in record["reason"]
         assert jf.training_jobs() == []
+        (notice,) = _messages(jf, inbox)
+        assert notice["Subject"] == "judgeflow: dataset rejected (incoming/bad.jsonl)"
+        assert json.loads(notice["Message"])["status"] == "REJECTED"
 
 
 def test_quota_full_for_two_checks_then_success(offline):
@@ -158,6 +162,34 @@ def test_no_quota_for_any_allowed_type_fails_at_once_with_the_fix(offline):
         assert "'ml.g5.12xlarge for training job usage' is 0" in result.cause
         assert "request-service-quota-increase" in result.cause
         assert jf.training_jobs() == [] and jf.reservations() == []
+
+
+def test_same_request_twice_at_once_launches_one_job(offline):
+    """At-least-once delivery: two executions for the same object race through registration."""
+    with offline() as jf:
+        key = "manual/twice.jsonl"
+        jf.client("s3").put_object(Bucket=jf.d.datasets_bucket, Key=key, Body=sample_dataset())
+        request = {"bucket": jf.d.datasets_bucket, "key": key, "source": "s3-event", "event_id": "same-id"}
+        jf.start_console_run(request)
+        jf.start_console_run(request)
+        runs = jf.wait_for(2)
+
+        assert sorted(r.steps[-1] for r in runs) == ["Already run - not launched again", "Results ready"]
+        assert len(jf.training_jobs()) == 1
+        assert len(jf.run_records()) == 1
+
+
+def _subscribe_queue(jf) -> str:
+    sqs = jf.client("sqs")
+    url = sqs.create_queue(QueueName="notifications")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    jf.client("sns").subscribe(TopicArn=jf.d.topic_arn, Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def _messages(jf, url: str) -> list[dict]:
+    received = jf.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"]) for m in received]
 
 
 def _split(uri: str) -> tuple[str, str]:
