@@ -127,8 +127,21 @@ class RunWorkflow(Construct):
             "ResultPath": "$.job",
             "TimeoutSeconds": int(job_timeout.to_seconds()),
         })
+        release_after_job_failure = _invoke(
+            self, "Release capacity after job failure", capacity.release, release_payload, "$.released",
+            "The training job failed")
+        note_unavailable = sfn.Pass(
+            self, "Try another instance type", input_path="$.capacity.instance_type",
+            result_path="$.capacity.unavailable_type",
+            comment="CapacityError: this type has no capacity in the zone now; the next check avoids it")
+        job_failed = (
+            sfn.Choice(self, "Out of instance capacity?")
+            .when(sfn.Condition.string_matches("$.error.Cause", "*CapacityError*"), note_unavailable)
+            .otherwise(record_failure)
+        )
         run_judge.add_catch(release_after_refusal, errors=["SageMaker.ResourceLimitExceededException"],
                             result_path="$.error")
+        run_judge.add_catch(release_after_job_failure, errors=["States.TaskFailed"], result_path="$.error")
         run_judge.add_catch(release_after_failure, errors=["States.ALL"], result_path="$.error")
 
         await_results = tasks.LambdaInvoke(
@@ -157,6 +170,8 @@ class RunWorkflow(Construct):
         )
         wait.next(acquire)
         release_after_refusal.next(wait)
+        release_after_job_failure.next(job_failed)
+        note_unavailable.next(acquire)
         no_capacity.next(release_after_failure)
         release_after_failure.next(record_failure)
         record_failure.next(failed)

@@ -246,18 +246,22 @@ def acquire(
                 f"the quota '{quota_name(first)}' is 0. " + increase_hint(first, region)
             ),
         )
-    wait = next_wait_seconds(attempt, initial=wait_initial, maximum=wait_max, rng=rng)
     details = "; ".join(
         f"'{v['quota_name']}' = {int(v['quota'])}, in use {v['in_use']}" for v in seen.values() if v["quota"]
     )
+    return wait_decision(f"All allowed quotas are in use ({details})", quotas=seen,
+                         hint_type=next(t for t in instance_order if quotas.get(t)), region=region, attempt=attempt,
+                         waited_seconds=waited_seconds, wait_initial=wait_initial, wait_max=wait_max,
+                         wait_total=wait_total, rng=rng)
+
+
+def wait_decision(situation: str, *, quotas: dict[str, Any], hint_type: str, region: str, attempt: int,
+                  waited_seconds: int, wait_initial: int, wait_max: int, wait_total: int,
+                  rng: random.Random | None = None) -> Decision:
+    """Wait with backoff, or give up when the total wait budget would be exceeded."""
+    wait = next_wait_seconds(attempt, initial=wait_initial, maximum=wait_max, rng=rng)
     if waited_seconds + wait > wait_total:
-        first = next(t for t in instance_order if quotas.get(t))
-        return Decision(
-            False, None, exhausted=True, quotas=seen,
-            reason=(
-                f"Gave up waiting for SageMaker capacity after {waited_seconds} s (limit {wait_total} s): {details}. "
-                + increase_hint(first, region)
-            ),
-        )
-    return Decision(False, None, wait_seconds=wait, quotas=seen,
-                    reason=f"All allowed quotas are in use ({details}); next check in {wait} s.")
+        return Decision(False, None, exhausted=True, quotas=quotas, reason=(
+            f"Gave up waiting for SageMaker capacity after {waited_seconds} s (limit {wait_total} s): {situation}. "
+            + increase_hint(hint_type, region)))
+    return Decision(False, None, wait_seconds=wait, quotas=quotas, reason=f"{situation}; next check in {wait} s.")

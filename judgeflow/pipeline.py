@@ -246,16 +246,27 @@ def acquire_capacity(*, ledger: capacity.CapacityLedger, quotas_client: Any, sag
     waited = int(previous.get("waited_seconds", 0)) + int(previous.get("wait_seconds", 0))
     launches = int(previous.get("launches", 0))
     job_name = runs.training_job_name(run_id, launches)
-    decision = capacity.acquire(
-        ledger=ledger, quotas_client=quotas_client, sagemaker_client=sagemaker,
-        instance_order=list(plan["instance_order"]), holder=execution_arn, run_id=run_id, job_name=job_name,
-        instances=int(plan["instances"]), ttl_seconds=settings.reservation_ttl_seconds, region=settings.region,
-        attempt=attempt, waited_seconds=waited, wait_initial=settings.capacity_wait_initial_seconds,
-        wait_max=settings.capacity_wait_max_seconds, wait_total=settings.capacity_wait_total_seconds,
-        # Back here after a reservation means CreateTrainingJob refused it: re-read the quota.
-        fresh_quotas=bool(previous.get("acquired")),
-    )
-    out = {**decision.as_dict(), "attempt": attempt, "waited_seconds": waited, "launches": launches,
+    # A CapacityError (no instances in the zone) makes the run avoid that type while others remain.
+    avoid = list(previous.get("avoid", [])) + ([previous["unavailable_type"]] if previous.get("unavailable_type") else [])
+    order = [t for t in plan["instance_order"] if t not in avoid]
+    if order:
+        decision = capacity.acquire(
+            ledger=ledger, quotas_client=quotas_client, sagemaker_client=sagemaker,
+            instance_order=order, holder=execution_arn, run_id=run_id, job_name=job_name,
+            instances=int(plan["instances"]), ttl_seconds=settings.reservation_ttl_seconds, region=settings.region,
+            attempt=attempt, waited_seconds=waited, wait_initial=settings.capacity_wait_initial_seconds,
+            wait_max=settings.capacity_wait_max_seconds, wait_total=settings.capacity_wait_total_seconds,
+            # Back here after a reservation: CreateTrainingJob refused it or the job failed; re-read the quota.
+            fresh_quotas=bool(previous.get("acquired")),
+        )
+    else:  # every allowed type reported CapacityError: wait, then try them all again
+        avoid = []
+        decision = capacity.wait_decision(
+            f"No instance capacity in the zone for {', '.join(plan['instance_order'])} (CapacityError)", quotas={},
+            hint_type=plan["instance_order"][0], region=settings.region, attempt=attempt, waited_seconds=waited,
+            wait_initial=settings.capacity_wait_initial_seconds, wait_max=settings.capacity_wait_max_seconds,
+            wait_total=settings.capacity_wait_total_seconds)
+    out = {**decision.as_dict(), "attempt": attempt, "waited_seconds": waited, "launches": launches, "avoid": avoid,
            "checked_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if decision.acquired:
         out["request"] = recipes.with_instance_type(plan["request"], decision.instance_type, job_name)

@@ -11,6 +11,8 @@ it run judgeflow's synthesized state machine unchanged. Every patch lives here, 
 4. Wait states sleep `seconds x wait_scale` (0 = no sleep) so capacity loops run in test time.
 5. Service Quotas gains ListServiceQuotas for seeded SageMaker quotas (moto has none).
 7. SendTaskFailure keeps its `cause` (moto's response handler drops it).
+8. StopExecution publishes the "Step Functions Execution Status Change" (ABORTED) event to
+   EventBridge, as AWS does (moto publishes none).
 6. SageMaker training jobs start InProgress and are run by the local Nova emulator (a worker
    thread per job), which enforces the seeded quota like CreateTrainingJob does on AWS.
 
@@ -47,6 +49,7 @@ class EmulatorBehaviour:
     resource_limit_refusals: int = 0  # next N CreateTrainingJob calls refused as over quota
     error_items: tuple[int, ...] = ()  # staged item indexes reported as inference errors
     hold_jobs: tuple[str, ...] = ()  # job name prefixes kept InProgress until finish_held_job()
+    capacity_errors: dict[str, int] = field(default_factory=dict)  # instance type -> next N jobs fail so
 
 
 class LambdaContext:
@@ -108,6 +111,7 @@ class EmbeddedAws:
         self._patch_service_quotas()
         self._patch_training_jobs()
         self._patch_send_task_failure()
+        self._patch_stop_execution()
 
     def stop(self) -> None:
         self.wait_for_jobs()
@@ -290,6 +294,33 @@ class EmbeddedAws:
         ServiceQuotasResponse.list_service_quotas = list_service_quotas  # type: ignore[attr-defined]
         self._undo.append(lambda: delattr(ServiceQuotasResponse, "list_service_quotas"))
 
+    # --- 8. StopExecution -> EventBridge status change ------------------------------------------------
+    def _patch_stop_execution(self) -> None:
+        from moto.stepfunctions.models import StepFunctionBackend
+
+        original = StepFunctionBackend.stop_execution
+        harness = self
+
+        def stop_execution(backend: Any, execution_arn: str) -> Any:
+            execution = original(backend, execution_arn)
+            harness.emit_event({
+                "version": "0", "id": str(uuid.uuid4()), "detail-type": "Step Functions Execution Status Change",
+                "source": "aws.states", "account": ACCOUNT_ID, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "region": harness.region, "resources": [execution_arn],
+                "detail": {"executionArn": execution_arn, "stateMachineArn": execution.state_machine_arn,
+                           "name": execution.name, "status": "ABORTED", "startDate": None, "stopDate": None,
+                           "input": execution.execution_input, "output": None}})
+            return execution
+
+        self._replace(StepFunctionBackend, "stop_execution", stop_execution)
+
+    def emit_event(self, event: dict[str, Any]) -> None:
+        from moto.events.models import events_backends
+
+        for bus in events_backends[ACCOUNT_ID][self.region].event_buses.values():
+            for rule in list(bus.rules.values()):
+                rule.send_to_targets(event)
+
     # --- 7. SendTaskFailure with its cause -----------------------------------------------------------
     def _patch_send_task_failure(self) -> None:
         from moto.core.responses import EmptyResult
@@ -356,6 +387,11 @@ class EmbeddedAws:
         try:
             failure = next((reason for prefix, reason in self.emulator.fail_jobs.items()
                             if job.training_job_name.startswith(prefix)), None)
+            instance_type = job.resource_config.get("InstanceType")
+            if not failure and self.emulator.capacity_errors.get(instance_type, 0) > 0:
+                self.emulator.capacity_errors[instance_type] -= 1
+                failure = ("CapacityError: Unable to provision requested ML compute capacity. "
+                           "Please retry using a different ML instance type.")
             if failure:
                 job.failure_reason = failure
                 job.training_job_status = "Failed"

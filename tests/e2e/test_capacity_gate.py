@@ -1,0 +1,112 @@
+"""The capacity gate on the synthesized state machine: quota refusals, CapacityError fallback,
+aborts, and concurrent runs that never exceed the quota."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from offline.embedded_aws import EmulatorBehaviour
+from tests.conftest import sample_dataset
+from tests.e2e.test_pipeline import _start_external_job
+
+pytestmark = pytest.mark.e2e
+
+
+def _wait_for_step(jf, step: str, timeout: float = 30) -> str:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for execution in jf.executions():
+            if step in jf.result(execution["executionArn"]).steps:
+                return execution["executionArn"]
+        time.sleep(0.02)
+    raise TimeoutError(step)
+
+
+def test_resource_limit_exceeded_goes_back_to_waiting_then_succeeds(offline):
+    with offline(emulator=EmulatorBehaviour(resource_limit_refusals=1)) as jf:
+        jf.drop("refused-once.jsonl", sample_dataset())
+        (result,) = jf.wait_for(1)
+
+        assert result.status == "SUCCEEDED", result.cause
+        assert result.steps.count("Release slot after quota refusal") == 1
+        assert result.steps.count("Run Nova judge") == 2
+        assert len(jf.training_jobs()) == 1 and jf.reservations() == []
+
+
+def test_capacity_error_falls_back_to_the_next_allowed_type(offline):
+    behaviour = EmulatorBehaviour(capacity_errors={"ml.g5.12xlarge": 1})
+    with offline(emulator=behaviour, quotas={"ml.g5.12xlarge": 1, "ml.g5.24xlarge": 1}) as jf:
+        jf.drop("zone-full.jsonl", sample_dataset(), {"instance-types": "ml.g5.12xlarge,ml.g5.24xlarge"})
+        (result,) = jf.wait_for(1)
+
+        assert result.status == "SUCCEEDED", result.cause
+        assert "Try another instance type" in result.steps
+        jobs = sorted(jf.training_jobs(), key=lambda j: j["TrainingJobName"])
+        assert [(j["ResourceConfig"]["InstanceType"], j["TrainingJobStatus"]) for j in jobs] == [
+            ("ml.g5.12xlarge", "Failed"), ("ml.g5.24xlarge", "Completed")]
+        assert [j["TrainingJobName"][-2:] for j in jobs] == ["-0", "-1"]  # a new job name per launch
+        assert jf.reservations() == []
+
+
+def test_abort_while_waiting_leaves_no_reservation_and_is_recorded(offline):
+    with offline(wait_scale=0.05, emulator=EmulatorBehaviour(hold_jobs=("other-",))) as jf:
+        _start_external_job(jf, "other-team-job")
+        jf.drop("abort-wait.jsonl", sample_dataset(), {"instance-types": "ml.g5.12xlarge"})
+        execution = _wait_for_step(jf, "Wait for capacity")
+        jf.client("stepfunctions").stop_execution(executionArn=execution)
+        (result,) = jf.wait_for(1)
+
+        assert result.status == "ABORTED"
+        assert jf.reservations() == []
+        (record,) = jf.run_records()
+        assert record["status"] == "ABORTED"
+
+
+def test_abort_during_the_job_releases_its_reservation(offline):
+    with offline(emulator=EmulatorBehaviour(hold_jobs=("jf-",))) as jf:
+        jf.drop("abort-job.jsonl", sample_dataset())
+        execution = _wait_for_step(jf, "Run Nova judge")
+        deadline = time.time() + 10
+        while not jf.reservations() and time.time() < deadline:
+            time.sleep(0.02)
+        assert len(jf.reservations()) == 1
+        jf.client("stepfunctions").stop_execution(executionArn=execution)
+        (result,) = jf.wait_for(1)
+
+        assert result.status == "ABORTED"
+        assert jf.reservations() == []
+        assert jf.run_records()[0]["status"] == "ABORTED"
+
+
+@pytest.mark.parametrize("runs, quota", [(2, 1), (3, 2)])
+def test_concurrent_runs_never_exceed_the_quota(offline, runs, quota):
+    behaviour = EmulatorBehaviour(duration_seconds=0.6)
+    with offline(wait_scale=0.002, emulator=behaviour, quotas={"ml.g5.12xlarge": quota}) as jf:
+        samples: list[tuple[int, int]] = []
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.is_set():
+                running = sum(1 for j in jf.training_jobs() if j["TrainingJobStatus"] == "InProgress")
+                samples.append((len(jf.reservations()), running))
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        for index in range(runs):
+            jf.drop(f"concurrent-{index}.jsonl", sample_dataset(),
+                    {"model-b": f"candidate-{index}", "instance-types": "ml.g5.12xlarge"})
+        results = jf.wait_for(runs, timeout=90)
+        stop.set()
+        watcher.join()
+
+        assert [r.status for r in results] == ["SUCCEEDED"] * runs, [r.cause for r in results]
+        assert not any("Release slot after quota refusal" in r.steps for r in results)  # the gate held
+        assert max(reserved for reserved, _ in samples) <= quota
+        assert max(running for _, running in samples) <= quota
+        assert max(running for _, running in samples) == quota  # and the quota was used
+        assert sum(r.steps.count("Wait for capacity") for r in results) >= 1
+        assert jf.reservations() == []
