@@ -92,7 +92,7 @@ def test_concurrent_runs_never_exceed_the_quota(offline, runs, quota):
             while not stop.is_set():
                 running = sum(1 for j in jf.training_jobs() if j["TrainingJobStatus"] == "InProgress")
                 samples.append((len(jf.reservations()), running))
-                time.sleep(0.01)
+                time.sleep(0.05)
 
         watcher = threading.Thread(target=watch)
         watcher.start()
