@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from importlib import resources
 import threading
 import time
 
@@ -24,7 +25,6 @@ from judgeflow.settings import Settings
 from offline.embedded_aws import EmulatorBehaviour
 from offline.pipeline import OfflineJudgeflow
 from offline.synth import default_context, synthesize
-from tests.conftest import sample_dataset
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
-        data = sample_dataset()
+        data = resources.files("judgeflow.sample_data").joinpath("demo.jsonl").read_bytes()
         start = time.perf_counter()
         for index in range(args.runs):
             jf.drop(f"bench-{index}.jsonl", data, {"model-b": f"candidate-{index}", "instance-types": "ml.g5.12xlarge"})

@@ -31,8 +31,12 @@ def run_demo(out_dir: Path, *, print_fn=print) -> int:
              f"({time.perf_counter() - started:.1f} s, cdk-nag AwsSolutions clean)")
     dataset = resources.files("judgeflow.sample_data").joinpath(SAMPLE).read_bytes()
     metadata = {"model-a": "aurora-7b", "model-b": "borealis-13b", "judge-model": "micro"}
-    with OfflineJudgeflow(templates, stack_order=[STATEFUL_STACK_NAME, STATELESS_STACK_NAME],
-                          region=context["region"], quotas={"ml.g5.12xlarge": 1}) as judgeflow:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = out_dir / "lambda-logs.jsonl"
+    with log_path.open("w", encoding="utf-8") as lambda_log, \
+            OfflineJudgeflow(templates, stack_order=[STATEFUL_STACK_NAME, STATELESS_STACK_NAME],
+                             region=context["region"], quotas={"ml.g5.12xlarge": 1},
+                             lambda_log=lambda_log) as judgeflow:
         key = judgeflow.drop(f"demo/{SAMPLE}", dataset, metadata)
         print_fn(f"  dropped s3://{judgeflow.d.datasets_bucket}/{key} ({len(dataset)} bytes, "
                  f"x-amz-meta: {metadata})")
@@ -61,7 +65,6 @@ def run_demo(out_dir: Path, *, print_fn=print) -> int:
         width = max(len(r[0]) for r in rows)
         for label, value in rows:
             print_fn(f"  {label.ljust(width)}  {value}")
-        out_dir.mkdir(parents=True, exist_ok=True)
         written = []
         for uri in summary["locations"].values():
             bucket, _, object_key = uri.removeprefix("s3://").partition("/")
@@ -70,10 +73,12 @@ def run_demo(out_dir: Path, *, print_fn=print) -> int:
             target.write_bytes(judgeflow.read(bucket, object_key))
             written.append(target)
         print_fn("\nFiles written (copied from the metrics bucket):")
-        for path in written:
+        for path in written + [log_path]:
             detail = ""
             if path.suffix == ".parquet":
                 detail = f"  ({pq.read_metadata(io.BytesIO(path.read_bytes())).num_rows} rows)"
+            if path == log_path:
+                detail = "  (the Lambdas' structured logs, keyed by run_id)"
             print_fn(f"  {path}{detail}")
     print_fn(f"\nDone in {time.perf_counter() - started:.1f} s.")
     return 0

@@ -26,18 +26,37 @@ import importlib
 import json
 import os
 import re
+import tempfile
 import threading
 import time
 import traceback
 import uuid
+import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, TextIO
 
 import boto3
 from moto import mock_aws
 
 ACCOUNT_ID = "123456789012"
 _INVOKE_LOCK = threading.RLock()
+
+
+class _LambdaStdout:
+    """The stdout handlers see. Powertools' Logger binds to the stream present at its creation,
+    so every deployment writes through this one object, pointed at that deployment's sink."""
+
+    target: TextIO | None = None
+
+    def write(self, text: str) -> int:
+        return self.target.write(text) if self.target else len(text)
+
+    def flush(self) -> None:
+        if self.target:
+            self.target.flush()
+
+
+_LAMBDA_STDOUT = _LambdaStdout()
 
 
 @dataclass
@@ -73,11 +92,14 @@ class EmbeddedAws:
     """moto with judgeflow's patches. Use as a context manager."""
 
     def __init__(self, *, region: str, wait_scale: float = 0.0, emulator: EmulatorBehaviour | None = None,
-                 log_level: str = "WARNING") -> None:
+                 log_level: str = "INFO", lambda_log: TextIO | None = None) -> None:
         self.region = region
         self.wait_scale = wait_scale
         self.emulator = emulator or EmulatorBehaviour()
         self.log_level = log_level
+        # What the handlers print (Powertools JSON logs and EMF metrics), as CloudWatch Logs would
+        # hold it; kept off the console. Loggers bind to the stream they first see, so it is one sink.
+        self.lambda_log: TextIO = lambda_log or tempfile.TemporaryFile(mode="w+", encoding="utf-8")
         self.quotas: dict[str, float] = {}
         self.handlers: dict[str, str] = {}  # function name -> "module.function"
         self.invocations: list[dict[str, Any]] = []
@@ -104,6 +126,9 @@ class EmbeddedAws:
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value
         self._mock.start()
+        from judgeflow import runtime
+
+        runtime.reset()  # a new deployment: settings, clients and caches of the previous one are stale
         self._patch_lambda_invoke()
         self._patch_eventbridge_targets()
         self._patch_sagemaker_integration()
@@ -148,10 +173,12 @@ class EmbeddedAws:
         environment = {**(function.environment_vars or {}),
                        "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
                        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
-                       "POWERTOOLS_TRACE_DISABLED": "true",
-                       "POWERTOOLS_METRICS_DISABLED": "true",
+                       "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon offline
                        "POWERTOOLS_LOG_LEVEL": self.log_level}
-        with _INVOKE_LOCK, _environment(environment):
+        _LAMBDA_STDOUT.target = self.lambda_log
+        with _INVOKE_LOCK, _environment(environment), contextlib.redirect_stdout(_LAMBDA_STDOUT), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. Powertools' "no metrics to publish"
             handler = getattr(importlib.import_module(module_name), attribute)
             context = LambdaContext(function.function_name, function.function_arn, int(function.memory_size),
                                     int(function.timeout))
@@ -464,9 +491,6 @@ def _environment(values: dict[str, str]):
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update({k: str(v) for k, v in values.items()})
     try:
-        from judgeflow import runtime
-
-        runtime.reset()
         yield
     finally:
         for key, value in saved.items():

@@ -7,7 +7,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, TextIO
 
 import boto3
 
@@ -33,10 +33,12 @@ class OfflineJudgeflow:
 
     def __init__(self, templates: Mapping[str, dict[str, Any]], *, stack_order: list[str], region: str,
                  quotas: Mapping[str, float] | None = None, wait_scale: float = 0.0,
-                 emulator: EmulatorBehaviour | None = None, log_level: str = "WARNING") -> None:
+                 emulator: EmulatorBehaviour | None = None, log_level: str = "INFO",
+                 lambda_log: TextIO | None = None) -> None:
         self.templates = dict(templates)
         self.stack_order = stack_order
-        self.aws = EmbeddedAws(region=region, wait_scale=wait_scale, emulator=emulator, log_level=log_level)
+        self.aws = EmbeddedAws(region=region, wait_scale=wait_scale, emulator=emulator, log_level=log_level,
+                               lambda_log=lambda_log)
         self.initial_quotas = dict(quotas) if quotas is not None else {"ml.g5.12xlarge": 1}
         self.deployment: Deployment | None = None
 
