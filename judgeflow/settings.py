@@ -28,9 +28,11 @@ DEFAULTS: dict[str, Any] = {
     "instance_preferences": ["ml.g5.12xlarge", "ml.g5.24xlarge", "ml.g6.12xlarge", "ml.g6.24xlarge", "ml.p5.48xlarge"],
     "default_task": "llm_judge",
     "default_judge_model": "micro",
-    # Capacity wait loop: first wait, backoff cap, and total budget before the run fails.
+    # Capacity wait loop: first wait, backoff cap, and total budget before the run fails. The cap
+    # bounds how long a freed slot can sit idle before a waiting run sees it: a few minutes against
+    # judge jobs of tens of minutes, for one cheap check per waiting run per cap interval.
     "capacity_wait_initial_seconds": 60,
-    "capacity_wait_max_seconds": 900,
+    "capacity_wait_max_seconds": 180,
     "capacity_wait_total_seconds": 86400,
     # A reservation not confirmed by a running job within this time is considered stale.
     "reservation_ttl_seconds": 3600,
