@@ -249,6 +249,7 @@ def acquire_capacity(*, ledger: capacity.CapacityLedger, quotas_client: Any, sag
     # A CapacityError (no instances in the zone) makes the run avoid that type while others remain.
     avoid = list(previous.get("avoid", [])) + ([previous["unavailable_type"]] if previous.get("unavailable_type") else [])
     order = [t for t in plan["instance_order"] if t not in avoid]
+    decision = None
     if order:
         decision = capacity.acquire(
             ledger=ledger, quotas_client=quotas_client, sagemaker_client=sagemaker,
@@ -259,10 +260,13 @@ def acquire_capacity(*, ledger: capacity.CapacityLedger, quotas_client: Any, sag
             # Back here after a reservation: CreateTrainingJob refused it or the job failed; re-read the quota.
             fresh_quotas=bool(previous.get("acquired")),
         )
-    else:  # every allowed type reported CapacityError: wait, then try them all again
+    if not order or (avoid and not decision.acquired):
+        # The types left have no free quota: wait, then try them all again (CapacityError passes).
+        situation = (f"No instance capacity in the zone for {', '.join(avoid)} (CapacityError) and no free "
+                     "quota for the other allowed types")
         avoid = []
         decision = capacity.wait_decision(
-            f"No instance capacity in the zone for {', '.join(plan['instance_order'])} (CapacityError)", quotas={},
+            situation, quotas=decision.quotas if decision else {},
             hint_type=plan["instance_order"][0], region=settings.region, attempt=attempt, waited_seconds=waited,
             wait_initial=settings.capacity_wait_initial_seconds, wait_max=settings.capacity_wait_max_seconds,
             wait_total=settings.capacity_wait_total_seconds)

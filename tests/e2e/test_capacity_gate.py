@@ -10,7 +10,7 @@ import pytest
 
 from offline.embedded_aws import EmulatorBehaviour
 from tests.conftest import sample_dataset
-from tests.e2e.test_pipeline import _start_external_job
+from tests.e2e.test_pipeline import _start_external_job, _task_outputs
 
 pytestmark = pytest.mark.e2e
 
@@ -49,6 +49,17 @@ def test_capacity_error_falls_back_to_the_next_allowed_type(offline):
             ("ml.g5.12xlarge", "Failed"), ("ml.g5.24xlarge", "Completed")]
         assert [j["TrainingJobName"][-2:] for j in jobs] == ["-0", "-1"]  # a new job name per launch
         assert jf.reservations() == []
+
+
+def test_capacity_error_on_the_only_available_type_waits_and_retries(offline):
+    with offline(emulator=EmulatorBehaviour(capacity_errors={"ml.g5.12xlarge": 1})) as jf:
+        jf.drop("zone-full-once.jsonl", sample_dataset())
+        (result,) = jf.wait_for(1)
+
+        assert result.status == "SUCCEEDED", result.cause
+        assert result.steps.count("Run Nova judge") == 2 and "Wait for capacity" in result.steps
+        checks = [o["capacity"] for o in _task_outputs(jf, result.arn, "Check capacity")]
+        assert "No instance capacity in the zone for ml.g5.12xlarge (CapacityError)" in checks[1]["reason"]
 
 
 def test_abort_while_waiting_leaves_no_reservation_and_is_recorded(offline):

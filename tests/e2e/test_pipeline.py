@@ -109,18 +109,18 @@ def test_quota_full_for_two_checks_then_success(offline):
 
 
 def test_training_job_failure_is_recorded_and_capacity_released(offline):
-    reason = "CapacityError: Unable to provision requested ML compute capacity. Please retry using a different ML instance type."
+    reason = "AlgorithmError: the judge container exited with code 1 (see the training job's logs)"
     with offline(emulator=EmulatorBehaviour(fail_jobs={"jf-": reason})) as jf:
         jf.drop("will-fail.jsonl", sample_dataset())
         (result,) = jf.wait_for(1)
 
         assert result.status == "FAILED"
         assert result.error == "RunFailed"
-        assert "CapacityError: Unable to provision requested ML compute capacity" in result.cause
-        assert result.steps[-4:] == ["Run Nova judge", "Release capacity after failure", "Record failure",
-                                     "Run failed"]
+        assert "Failed: AlgorithmError: the judge container exited with code 1" in result.cause
+        assert result.steps[-5:] == ["Run Nova judge", "Release capacity after job failure", "Out of instance capacity?",
+                                     "Record failure", "Run failed"]
         (record,) = jf.run_records()
-        assert record["status"] == "FAILED" and "CapacityError" in record["reason"]
+        assert record["status"] == "FAILED" and "AlgorithmError" in record["reason"]
         assert jf.reservations() == []
 
 
