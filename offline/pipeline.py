@@ -99,11 +99,25 @@ class OfflineJudgeflow:
     def result(self, execution_arn: str) -> ExecutionResult:
         sfn = self.client("stepfunctions")
         described = sfn.describe_execution(executionArn=execution_arn)
-        history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        history = self._history(execution_arn)
         steps = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
         output = json.loads(described["output"]) if described.get("output") else None
         return ExecutionResult(arn=execution_arn, status=described["status"], output=output,
                                error=described.get("error"), cause=described.get("cause"), steps=steps)
+
+    def _history(self, execution_arn: str) -> list[dict[str, Any]]:
+        # moto can fail to serialize the history of an execution while it is being stopped (an event
+        # still half-built): read again, as a console refresh would.
+        error: Exception | None = None
+        for _attempt in range(5):
+            try:
+                return self.client("stepfunctions").get_execution_history(
+                    executionArn=execution_arn, maxResults=1000)["events"]
+            except TypeError as exc:
+                time.sleep(0.1)
+                error = exc
+        self.aws.errors.append(f"history of {execution_arn} unreadable in moto: {error}")
+        return []
 
     # --- reading state -------------------------------------------------------------------------
     def run_record(self, run_id: str) -> dict[str, Any] | None:

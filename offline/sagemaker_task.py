@@ -29,6 +29,8 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
+# As moto's own .sync services do: its abort path expects the callback endpoint that
+# WaitForTaskToken support creates.
 _PATTERNS: Final = {ResourceCondition.WaitForTaskToken, ResourceCondition.Sync}
 _TERMINAL: Final = {"Completed", "Failed", "Stopped"}
 

@@ -207,6 +207,6 @@ def _start_external_job(jf, name: str) -> None:
 
 
 def _task_outputs(jf, execution_arn: str, state: str) -> list[dict]:
-    history = jf.client("stepfunctions").get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    history = jf._history(execution_arn)
     return [json.loads(e["stateExitedEventDetails"]["output"]) for e in history
             if "stateExitedEventDetails" in e and e["stateExitedEventDetails"]["name"] == state]
