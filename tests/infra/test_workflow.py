@@ -26,7 +26,7 @@ def test_task_resources(state_machine_definition):
     lambdas = {name for name, arn in resources.items() if ":function:" in arn}
     assert lambdas == {"Validate dataset", "Record rejection", "Register run", "Stage Nova input", "Plan judge job",
                        "Check capacity", "Release capacity", "Release capacity after failure",
-                       "Release slot after quota refusal", "Record failure"}
+                       "Release capacity after job failure", "Release slot after quota refusal", "Record failure"}
 
 
 def test_the_planned_request_is_sent_field_for_field(state_machine_definition):
@@ -38,8 +38,14 @@ def test_quota_refusal_goes_back_to_waiting_and_other_failures_are_recorded(stat
     states = state_machine_definition["States"]
     catches = [(c["ErrorEquals"], c["Next"]) for c in states["Run Nova judge"]["Catch"]]
     assert catches == [(["SageMaker.ResourceLimitExceededException"], "Release slot after quota refusal"),
+                       (["States.TaskFailed"], "Release capacity after job failure"),
                        (["States.ALL"], "Release capacity after failure")]
     assert states["Release slot after quota refusal"]["Next"] == "Wait for capacity"
+    (capacity_error,) = states["Out of instance capacity?"]["Choices"]
+    assert capacity_error == {"Variable": "$.error.Cause", "StringMatches": "*CapacityError*",
+                              "Next": "Try another instance type"}
+    assert states["Out of instance capacity?"]["Default"] == "Record failure"
+    assert states["Try another instance type"]["Next"] == "Check capacity"
     assert states["Wait for capacity"]["SecondsPath"] == "$.capacity.wait_seconds"
     assert states["Release capacity after failure"]["Next"] == "Record failure"
 
