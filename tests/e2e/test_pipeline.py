@@ -80,7 +80,8 @@ def test_invalid_file_is_rejected_with_report_and_original_kept(offline):
 
 def test_quota_full_for_two_checks_then_success(offline):
     behaviour = EmulatorBehaviour(hold_jobs=("other-team-",))
-    with offline(wait_scale=0.01, emulator=behaviour, quotas={"ml.g5.12xlarge": 1}) as jf:
+    # Waits of 3 s then 6 s: the releaser has seconds, not milliseconds, to act between checks.
+    with offline(wait_scale=0.05, emulator=behaviour, quotas={"ml.g5.12xlarge": 1}) as jf:
         _start_external_job(jf, "other-team-finetune")
         jf.drop("queued.jsonl", sample_dataset(), {"instance-types": "ml.g5.12xlarge"})
 
