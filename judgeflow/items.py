@@ -64,10 +64,12 @@ def _labels(texts: pa.ChunkedArray | pa.Array) -> pa.Array:
     return pa.array(values, pa.string())
 
 
+_LABELS = pa.array(["A>B", "B>A", "A=B", "A=B (bothbad)"])
+
+
 def _verdicts(labels: pa.Array, a_wins: str, b_wins: str) -> pa.Array:
     """Label -> A/B/tie, null when there is no label. `a_wins` is what "[[A>B]]" means in this order."""
-    tie = pc.if_else(pc.is_valid(labels), pa.scalar("tie"), pa.scalar(None, pa.string()))
-    return pc.if_else(pc.equal(labels, "A>B"), a_wins, pc.if_else(pc.equal(labels, "B>A"), b_wins, tie))
+    return pc.take(pa.array([a_wins, b_wins, "tie", "tie"]), pc.index_in(labels, value_set=_LABELS))
 
 
 def _column(table: pa.Table, name: str, length: int) -> pa.ChunkedArray | pa.Array:
