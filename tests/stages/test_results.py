@@ -57,3 +57,17 @@ def test_all_inference_errors_is_unreliable(deployed):
     record = land(deployed, "jf-errors", archive)
     assert record["status"] == "UNRELIABLE"
     assert "inference errors" in record["reason"]
+
+
+def test_archive_without_summary_json_is_recorded_as_failed(deployed):
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        note = b"judge crashed before writing results"
+        info = tarfile.TarInfo("jf-nosummary/eval_results/log.txt")
+        info.size = len(note)
+        tar.addfile(info, io.BytesIO(note))
+    record = land(deployed, "jf-nosummary", buffer.getvalue())
+    assert record["status"] == "FAILED"
+    assert "no summary JSON" in record["reason"]
