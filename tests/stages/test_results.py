@@ -43,7 +43,7 @@ def test_output_archive_becomes_parquet_report_and_registry_status(deployed):
     assert key.startswith("lake/items/dt=")
     items = pq.read_table(io.BytesIO(deployed.jf.read(bucket, key))).to_pylist()
     assert [row["category"] for row in items] == ["geo"] * 5 + ["sci"] * 4
-    assert deployed.jf.read(bucket, f"reports/jf-res/report.png").startswith(b"\x89PNG")
+    assert deployed.jf.read(bucket, "reports/jf-res/report.png").startswith(b"\x89PNG")
 
 
 def test_corrupt_archive_is_recorded_as_failed(deployed):

@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import venv
-from pathlib import Path
 
 from tests.conftest import REPO_ROOT
 
