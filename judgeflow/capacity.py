@@ -137,13 +137,19 @@ class CapacityLedger:
 
     def try_reserve(
         self, *, instance_type: str, holder: str, run_id: str, job_name: str, instances: int,
-        limit: float, external_use: int, ttl_seconds: int, now: int,
+        limit: float, running_jobs: dict[str, int], ttl_seconds: int, now: int,
     ) -> tuple[bool, int]:
-        """Reserve if use + instances <= limit. Returns (reserved, use seen)."""
+        """Reserve if use + instances <= limit. Returns (reserved, use seen).
+
+        Use = live reservations + instances of running jobs no reservation accounts for, both
+        read from one snapshot of the reservations.
+        """
         version, live = self.live_reservations(instance_type, now)
+        reserved_jobs = {item["job_name"] for item in live}
+        used = sum(int(i["instances"]) for i in live) + sum(
+            count for name, count in running_jobs.items() if name not in reserved_jobs)
         if any(item["holder"] == holder for item in live):
-            return True, external_use + sum(int(i["instances"]) for i in live)
-        used = external_use + sum(int(i["instances"]) for i in live)
+            return True, used
         if used + instances > limit:
             return False, used
         client = self.table.meta.client
@@ -189,10 +195,6 @@ class CapacityLedger:
                 released.append(instance_type)
         return released
 
-    def reserved_job_names(self, instance_type: str, now: int) -> set[str]:
-        _, live = self.live_reservations(instance_type, now)
-        return {item["job_name"] for item in live}
-
 
 def acquire(
     *,
@@ -225,11 +227,10 @@ def acquire(
             seen[instance_type] = {"quota_name": quota_name(instance_type), "quota": limit or 0, "in_use": None}
             continue
         for _conflict in range(5):
-            reserved_jobs = ledger.reserved_job_names(instance_type, now)
-            external = sum(n for name, n in usage[instance_type].items() if name not in reserved_jobs)
             ok, used = ledger.try_reserve(
                 instance_type=instance_type, holder=holder, run_id=run_id, job_name=job_name,
-                instances=instances, limit=limit, external_use=external, ttl_seconds=ttl_seconds, now=now,
+                instances=instances, limit=limit, running_jobs=usage[instance_type], ttl_seconds=ttl_seconds,
+                now=now,
             )
             seen[instance_type] = {"quota_name": quota_name(instance_type), "quota": limit, "in_use": used}
             if ok:

@@ -30,8 +30,9 @@ MAX_LINE_BYTES = 1 << 20
 OVERSIZED = b"\x00<judgeflow: line cut>"
 # Exact duplicate detection keeps about 100 bytes per distinct record: capped so memory stays flat.
 DUPLICATE_CHECK_LIMIT = 200_000
-# Token estimate: about 4 characters of English text per token, plus the judge's own
-# instructions wrapped around every record. Documented in README "Dataset format".
+# Token estimate (computed inline in validate_stream): about 4 characters of English text per
+# token over the three fields, plus the judge's own instructions wrapped around every record.
+# Documented in README "Dataset format".
 CHARS_PER_TOKEN = 4
 JUDGE_PROMPT_OVERHEAD_TOKENS = 300
 
@@ -157,11 +158,6 @@ def iter_lines(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_BYTES)
         keep(parts[-1])
     if length:
         yield b"".join(pending) + (OVERSIZED if length > max_line_bytes else b""), offset
-
-
-def estimate_tokens(record: dict[str, Any]) -> int:
-    chars = sum(len(record.get(name) or "") for name in NOVA_FIELDS)
-    return -(-chars // CHARS_PER_TOKEN) + JUDGE_PROMPT_OVERHEAD_TOKENS
 
 
 _PRIORITY = {"required": 0, "type": 1, "minLength": 2, "pattern": 3}
