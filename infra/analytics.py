@@ -9,6 +9,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from judgeflow import layout
+
 # Column names and Glue types of the Parquet datasets (schemas documented in README "Metrics
 # lake"); tests/test_analytics.py proves they match the Parquet files the results stage writes.
 RUNS_COLUMNS: list[tuple[str, str]] = [
@@ -48,7 +50,7 @@ class Analytics(Construct):
         self.database_name = DATABASE_NAME
         self.tables = {}
         for name, columns in (("runs", RUNS_COLUMNS), ("items", ITEMS_COLUMNS)):
-            location = f"s3://{metrics_bucket.bucket_name}/lake/{name}/"
+            location = f"s3://{metrics_bucket.bucket_name}/{layout.LAKE_PREFIX}{name}/"
             table = glue.CfnTable(
                 self, f"{name.title()}Table",
                 catalog_id=Aws.ACCOUNT_ID,
@@ -89,7 +91,7 @@ class Analytics(Construct):
                 enforce_work_group_configuration=True,
                 publish_cloud_watch_metrics_enabled=True,
                 result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
-                    output_location=f"s3://{metrics_bucket.bucket_name}/athena-results/",
+                    output_location=f"s3://{metrics_bucket.bucket_name}/{layout.ATHENA_RESULTS_PREFIX}",
                     encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
                         encryption_option="SSE_KMS", kms_key=key.key_arn),
                 ),

@@ -324,7 +324,7 @@ def process_results(*, s3: Any, sfn: Any, sns: Any, registry: runs.RunRegistry, 
     locations = {}
     for relative, data in bundle.files.items():
         s3.put_object(Bucket=resources.metrics_bucket, Key=relative, Body=data)
-        locations[relative.rsplit("/", 1)[-1] if relative.startswith("reports/") else relative.split("/")[1]] = \
+        locations[relative.rsplit("/", 1)[-1] if relative.startswith(layout.REPORTS_PREFIX) else relative.split("/")[1]] = \
             f"s3://{resources.metrics_bucket}/{relative}"
     stats = bundle.summary["judgeflow_statistics"]
     output = {

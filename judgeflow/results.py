@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from judgeflow import items, nova_output, report, stats
+from judgeflow import items, layout, nova_output, report, stats
 
 RUNS_SCHEMA = pa.schema(
     [
@@ -165,9 +165,10 @@ def build_results(
     }
     bundle = ResultBundle(summary=summary, status=status)
     partition = f"dt={date}"
-    bundle.files[f"lake/runs/{partition}/{context.run_id}.parquet"] = parquet_bytes(pa.Table.from_pylist([runs_row], schema=RUNS_SCHEMA))
-    bundle.files[f"lake/items/{partition}/{context.run_id}.parquet"] = parquet_bytes(table)
-    bundle.files[f"reports/{context.run_id}/report.png"] = report.render_png(summary)
-    bundle.files[f"reports/{context.run_id}/summary.json"] = json.dumps(summary, indent=2, default=str).encode()
-    bundle.files[f"reports/{context.run_id}/summary.md"] = report.render_markdown(summary).encode()
+    lake, reports = layout.LAKE_PREFIX, f"{layout.REPORTS_PREFIX}{context.run_id}/"
+    bundle.files[f"{lake}runs/{partition}/{context.run_id}.parquet"] = parquet_bytes(pa.Table.from_pylist([runs_row], schema=RUNS_SCHEMA))
+    bundle.files[f"{lake}items/{partition}/{context.run_id}.parquet"] = parquet_bytes(table)
+    bundle.files[f"{reports}report.png"] = report.render_png(summary)
+    bundle.files[f"{reports}summary.json"] = json.dumps(summary, indent=2, default=str).encode()
+    bundle.files[f"{reports}summary.md"] = report.render_markdown(summary).encode()
     return bundle

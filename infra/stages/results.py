@@ -10,6 +10,7 @@ from infra import runtime_code
 from infra.stages import access
 from infra.stages.data import PipelineData
 from infra.stages.function import stage_function
+from judgeflow import layout
 
 
 class ResultsStage(Construct):
@@ -22,7 +23,7 @@ class ResultsStage(Construct):
             timeout=Duration.minutes(10), memory_size=3008,
             statements=[
                 access.read_objects(data.work, "runs/*"), access.list_bucket(data.work),
-                access.write_objects(data.metrics, "lake/*", "reports/*"),
+                access.write_objects(data.metrics, f"{layout.LAKE_PREFIX}*", f"{layout.REPORTS_PREFIX}*"),
                 access.table_items(data.runs, "GetItem", "UpdateItem"),
                 iam.PolicyStatement(actions=["sns:Publish"], resources=[data.topic.topic_arn]),
                 iam.PolicyStatement(actions=["states:SendTaskSuccess", "states:SendTaskFailure"],
