@@ -85,6 +85,7 @@ ACKNOWLEDGMENTS: tuple[Acknowledged, ...] = (
     *_lambda_policy("CapacityStage/AcquireRole",
                     ("arn:<AWS::Partition>:sagemaker:{any}:{any}:training-job/*",
                      "Quota use counts every InProgress training job of the account, not only judgeflow's.")),
+    *_lambda_policy("CapacityStage/ParkRole"),
     *_lambda_policy("CapacityStage/ReleaseRole"),
     *_lambda_policy("CapacityStage/OnExecutionEndedRole",
                     ("{any}Runs{any}/index/*", "The runs table is queried through its by-execution index.")),

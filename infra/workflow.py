@@ -90,13 +90,24 @@ class RunWorkflow(Construct):
             {"run_id.$": "$.run.run_id", "plan.$": "$.plan", "capacity.$": "$.capacity", **EXECUTION},
             "$.capacity", "Live quota minus use and reservations: reserve a slot or say how long to wait",
         )
-        wait = sfn.Wait(self, "Wait for capacity", time=sfn.WaitTime.seconds_path("$.capacity.wait_seconds"),
-                        comment="$.capacity.reason says which quota is full and when the next check is")
+        # Parked with a task token: a release wakes the first runs in line at once; the timeout (the
+        # backoff) re-checks for capacity freed outside judgeflow. No state transitions while parked.
+        wait = tasks.LambdaInvoke(
+            self, "Wait for capacity", lambda_function=capacity.park,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object({
+                "task_token": sfn.JsonPath.task_token, "run_id.$": "$.run.run_id", "plan.$": "$.plan",
+                "capacity.$": "$.capacity", **EXECUTION}),
+            result_path="$.capacity.woken", task_timeout=sfn.Timeout.at("$.capacity.wait_seconds"),
+            retry_on_service_exceptions=True,
+            comment="In line for a slot. $.capacity.reason says which quota is full, how many runs are ahead "
+                    "and $.capacity.next_check_at when the next check is at the latest",
+        )
         release_payload = {"execution_arn.$": "$$.Execution.Id",
                            "instance_types.$": "$.validation.settings.instance_types"}
         release_after_refusal = _invoke(
             self, "Release slot after quota refusal", capacity.release, release_payload, "$.released",
-            "CreateTrainingJob said ResourceLimitExceeded: give the slot back and wait",
+            "CreateTrainingJob said ResourceLimitExceeded: give the slot back; the next check backs off",
         )
         release_after_success = _invoke(
             self, "Release capacity", capacity.release, release_payload, "$.released", "The job ended")
@@ -140,7 +151,7 @@ class RunWorkflow(Construct):
             .otherwise(record_failure)
         )
         run_judge.add_catch(release_after_refusal, errors=["SageMaker.ResourceLimitExceededException"],
-                            result_path="$.error")
+                            result_path="$.capacity.refused")
         run_judge.add_catch(release_after_job_failure, errors=["States.TaskFailed"], result_path="$.error")
         run_judge.add_catch(release_after_failure, errors=["States.ALL"], result_path="$.error")
 
@@ -168,8 +179,10 @@ class RunWorkflow(Construct):
             .when(sfn.Condition.boolean_equals("$.capacity.exhausted", True), no_capacity)
             .otherwise(wait)
         )
+        wait.add_catch(acquire, errors=["States.Timeout"], result_path="$.capacity.timed_out")
+        wait.add_catch(release_after_failure, errors=["States.ALL"], result_path="$.error")
         wait.next(acquire)
-        release_after_refusal.next(wait)
+        release_after_refusal.next(acquire)
         release_after_job_failure.next(job_failed)
         note_unavailable.next(acquire)
         no_capacity.next(release_after_failure)

@@ -1,9 +1,14 @@
-"""Capacity gate: live SageMaker training quota, current use, and reservations in DynamoDB.
+"""Capacity gate: live SageMaker training quota, current use, reservations and a fair queue in DynamoDB.
 
 Use of an instance type = instances of InProgress training jobs judgeflow did not reserve for
 + live (unexpired) reservations. A reservation is written in one transaction with a version
 bump on a per-type counter item, conditioned on the version read: two executions that saw the
-same state cannot both reserve the last slot.
+same state cannot both reserve the last slot. Releases bump the same version.
+
+Runs that must wait stand in one queue (first wait first served): a run may take a slot of a
+type only when the runs queued ahead of it that also accept that type leave one free. A waiting
+execution parks with a Step Functions task token; a release wakes the first runs in line at
+once, and a timeout (the backoff) re-checks in case capacity freed outside judgeflow.
 """
 
 from __future__ import annotations
@@ -15,6 +20,14 @@ from typing import Any, Iterable
 
 QUOTA_SERVICE_CODE = "sagemaker"
 COUNTER_SORT_KEY = "#version"
+QUEUE_PARTITION = "#queue"
+# A waiter whose execution vanished without the status-change event stops holding its place
+# this long after its next check was due.
+QUEUE_GRACE_SECONDS = 300
+# Runs further back in line than the quota can serve sleep until woken (a release, or the line
+# moving up); this many backoff maxima is only a safety net. Capacity freed outside judgeflow is
+# noticed by the runs at the front, which re-check on the backoff.
+FAR_BACK_WAIT_FACTOR = 20
 _QUOTA_CACHE_SECONDS = 60
 _quota_cache: dict[tuple[str, str], tuple[float, float | None]] = {}
 
@@ -88,6 +101,8 @@ class Decision:
     wait_seconds: int = 0
     exhausted: bool = False
     quotas: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)  # ledger versions seen, per instance type
+    queued_ahead: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +112,8 @@ class Decision:
             "wait_seconds": self.wait_seconds,
             "exhausted": self.exhausted,
             "quotas": self.quotas,
+            "versions": self.versions,
+            "queued_ahead": self.queued_ahead,
         }
 
 
@@ -107,93 +124,173 @@ def next_wait_seconds(attempt: int, *, initial: int, maximum: int, rng: random.R
     return max(1, min(maximum, int(base * rng.uniform(0.8, 1.2))))
 
 
+@dataclass(frozen=True)
+class Waiter:
+    """A run in the capacity queue."""
+
+    holder: str
+    run_id: str
+    enqueued_at_ms: int
+    instance_types: tuple[str, ...]
+    instances: int
+    task_token: str | None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "Waiter":
+        return cls(holder=item["holder"], run_id=item.get("run_id", ""), enqueued_at_ms=int(item["enqueued_at_ms"]),
+                   instance_types=tuple(item.get("instance_types", [])), instances=int(item.get("instances", 1)),
+                   task_token=item.get("task_token"))
+
+
+def queued_ahead(queue: list[Waiter], *, holder: str, instance_type: str) -> int:
+    """Instances wanted by runs ahead of `holder` in line that also accept `instance_type`.
+    A run not in the queue yet (first check) stands behind everyone."""
+    ahead = 0
+    for waiter in queue:
+        if waiter.holder == holder:
+            break
+        if instance_type in waiter.instance_types:
+            ahead += waiter.instances
+    return ahead
+
+
 @dataclass
 class CapacityLedger:
-    """Reservations table: PK instance_type, SK holder (execution ARN); one counter item per type."""
+    """Reservations table: PK instance_type, SK holder (execution ARN); one counter item per type;
+    the queue of waiting runs under PK `#queue`, SK holder."""
 
     table: Any  # boto3 DynamoDB Table resource
 
-    def live_reservations(self, instance_type: str, now: int) -> tuple[int, list[dict[str, Any]]]:
+    def _query(self, partition: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": "instance_type = :t",
-            "ExpressionAttributeValues": {":t": instance_type},
+            "ExpressionAttributeValues": {":t": partition},
             "ConsistentRead": True,
         }
         while True:
             page = self.table.query(**kwargs)
             items.extend(page.get("Items", []))
             if "LastEvaluatedKey" not in page:
-                break
+                return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def live_reservations(self, instance_type: str, now: int) -> tuple[int, list[dict[str, Any]]]:
         version = 0
         live = []
-        for item in items:
+        for item in self._query(instance_type):
             if item["holder"] == COUNTER_SORT_KEY:
                 version = int(item.get("version", 0))
             elif int(item.get("expires_at", 0)) > now:
                 live.append(item)
         return version, live
 
+    def versions(self, instance_types: Iterable[str]) -> dict[str, int]:
+        found = {}
+        for instance_type in instance_types:
+            item = self.table.get_item(Key={"instance_type": instance_type, "holder": COUNTER_SORT_KEY},
+                                       ConsistentRead=True).get("Item") or {}
+            found[instance_type] = int(item.get("version", 0))
+        return found
+
+    def _bump(self, instance_type: str, seen: int | None = None) -> dict[str, Any]:
+        update: dict[str, Any] = {
+            "TableName": self.table.name,
+            "Key": {"instance_type": instance_type, "holder": COUNTER_SORT_KEY},
+            "UpdateExpression": "ADD version :one",
+            "ExpressionAttributeValues": {":one": 1},
+        }
+        if seen is not None:  # conditioned on the snapshot the decision was made from
+            update["ConditionExpression"] = "attribute_not_exists(version) OR version = :seen"
+            update["ExpressionAttributeValues"][":seen"] = seen
+        return {"Update": update}
+
     def try_reserve(
         self, *, instance_type: str, holder: str, run_id: str, job_name: str, instances: int,
-        limit: float, running_jobs: dict[str, int], ttl_seconds: int, now: int,
-    ) -> tuple[bool, int]:
-        """Reserve if use + instances <= limit. Returns (reserved, use seen).
+        limit: float, running_jobs: dict[str, int], ttl_seconds: int, now: int, ahead: int = 0,
+    ) -> tuple[bool, int, int]:
+        """Reserve if use + instances wanted by runs ahead in line + instances <= limit.
+        Returns (reserved, use seen, ledger version seen).
 
         Use = live reservations + instances of running jobs no reservation accounts for, both
-        read from one snapshot of the reservations.
+        read from one snapshot of the reservations. Reserving also takes the run out of the queue.
         """
         version, live = self.live_reservations(instance_type, now)
         reserved_jobs = {item["job_name"] for item in live}
         used = sum(int(i["instances"]) for i in live) + sum(
             count for name, count in running_jobs.items() if name not in reserved_jobs)
         if any(item["holder"] == holder for item in live):
-            return True, used
-        if used + instances > limit:
-            return False, used
+            return True, used, version
+        if used + ahead + instances > limit:
+            return False, used, version
         client = self.table.meta.client
         try:
-            client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self.table.name,
-                            "Key": {"instance_type": instance_type, "holder": COUNTER_SORT_KEY},
-                            "UpdateExpression": "SET version = :next",
-                            "ConditionExpression": "attribute_not_exists(version) OR version = :seen",
-                            "ExpressionAttributeValues": {":next": version + 1, ":seen": version},
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.table.name,
-                            "Item": {
-                                "instance_type": instance_type,
-                                "holder": holder,
-                                "run_id": run_id,
-                                "job_name": job_name,
-                                "instances": instances,
-                                "reserved_at": now,
-                                "expires_at": now + ttl_seconds,
-                            },
-                        }
-                    },
-                ]
-            )
-            return True, used + instances
+            client.transact_write_items(TransactItems=[
+                self._bump(instance_type, seen=version),
+                {"Put": {"TableName": self.table.name, "Item": {
+                    "instance_type": instance_type, "holder": holder, "run_id": run_id, "job_name": job_name,
+                    "instances": instances, "reserved_at": now, "expires_at": now + ttl_seconds}}},
+                {"Delete": {"TableName": self.table.name, "Key": {"instance_type": QUEUE_PARTITION, "holder": holder}}},
+            ])
+            return True, used + instances, version + 1
         except client.exceptions.TransactionCanceledException:
-            return False, used
+            return False, used, version
 
-    def release(self, *, holder: str, instance_types: Iterable[str]) -> list[str]:
-        released = []
+    def release(self, *, holder: str, instance_types: Iterable[str]) -> dict[str, int]:
+        """Delete this holder's reservations (bumping each type's version) and its queue place.
+        Returns the instances freed per type."""
+        client = self.table.meta.client
+        released: dict[str, int] = {}
         for instance_type in instance_types:
-            old = self.table.delete_item(
-                Key={"instance_type": instance_type, "holder": holder}, ReturnValues="ALL_OLD"
-            ).get("Attributes")
-            if old:
-                released.append(instance_type)
+            key = {"instance_type": instance_type, "holder": holder}
+            held = self.table.get_item(Key=key, ConsistentRead=True).get("Item")
+            if not held:
+                continue
+            try:
+                client.transact_write_items(TransactItems=[
+                    {"Delete": {"TableName": self.table.name, "Key": key,
+                                "ConditionExpression": "attribute_exists(holder)"}},
+                    self._bump(instance_type),
+                ])
+                released[instance_type] = int(held.get("instances", 1))
+            except client.exceptions.TransactionCanceledException:
+                pass  # released concurrently (a retry, or the status-change rule): idempotent
+        self.leave_queue(holder)
         return released
+
+    # --- the queue --------------------------------------------------------------------------------
+    def queue(self, now: int) -> list[Waiter]:
+        """Live waiters, first in line first."""
+        live = [Waiter.from_item(item) for item in self._query(QUEUE_PARTITION) if int(item.get("expires_at", 0)) > now]
+        return sorted(live, key=lambda w: (w.enqueued_at_ms, w.holder))
+
+    def join_queue(self, *, holder: str, run_id: str, instance_types: list[str], instances: int, enqueued_at_ms: int,
+                   expires_at: int, task_token: str | None = None) -> None:
+        """Take (or keep) a place in line; the first enqueue time wins, so re-checks keep the place."""
+        names = {"#e": "enqueued_at_ms", "#x": "expires_at", "#t": "instance_types", "#i": "instances",
+                 "#r": "run_id"}
+        values: dict[str, Any] = {":e": enqueued_at_ms, ":x": expires_at, ":t": list(instance_types),
+                                  ":i": instances, ":r": run_id}
+        expression = "SET #e = if_not_exists(#e, :e), #x = :x, #t = :t, #i = :i, #r = :r"
+        if task_token:
+            names["#k"], values[":k"] = "task_token", task_token
+            expression += ", #k = :k"
+        self.table.update_item(Key={"instance_type": QUEUE_PARTITION, "holder": holder}, UpdateExpression=expression,
+                               ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+
+    def take_token(self, *, holder: str, task_token: str) -> bool:
+        """Claim a parked waiter's token so that only one release (or the waiter itself) wakes it."""
+        client = self.table.meta.client
+        try:
+            self.table.update_item(
+                Key={"instance_type": QUEUE_PARTITION, "holder": holder}, UpdateExpression="REMOVE task_token",
+                ConditionExpression="task_token = :k", ExpressionAttributeValues={":k": task_token})
+            return True
+        except client.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def leave_queue(self, holder: str) -> None:
+        self.table.delete_item(Key={"instance_type": QUEUE_PARTITION, "holder": holder})
 
 
 def acquire(
@@ -220,24 +317,32 @@ def acquire(
     now = int(time.time()) if now is None else now
     quotas = read_quotas(quotas_client, instance_order, fresh=fresh_quotas)
     usage = in_progress_usage(sagemaker_client, instance_order)
+    line = ledger.queue(now)
     seen: dict[str, Any] = {}
+    versions: dict[str, int] = {}
+    ahead_of_us = 0
+    near_front = False  # among the first in line for some type: worth re-checking on the backoff
     for instance_type in instance_order:
         limit = quotas.get(instance_type)
         if not limit:
             seen[instance_type] = {"quota_name": quota_name(instance_type), "quota": limit or 0, "in_use": None}
             continue
+        ahead = queued_ahead(line, holder=holder, instance_type=instance_type)
+        ahead_of_us = max(ahead_of_us, ahead)
+        near_front = near_front or ahead + instances <= limit
         for _conflict in range(5):
-            ok, used = ledger.try_reserve(
+            ok, used, versions[instance_type] = ledger.try_reserve(
                 instance_type=instance_type, holder=holder, run_id=run_id, job_name=job_name,
                 instances=instances, limit=limit, running_jobs=usage[instance_type], ttl_seconds=ttl_seconds,
-                now=now,
+                now=now, ahead=ahead,
             )
-            seen[instance_type] = {"quota_name": quota_name(instance_type), "quota": limit, "in_use": used}
+            seen[instance_type] = {"quota_name": quota_name(instance_type), "quota": limit, "in_use": used,
+                                   "queued_ahead": ahead}
             if ok:
                 return Decision(True, instance_type, f"reserved {instances} x {instance_type} ({used}/{int(limit)} in use)",
-                                quotas=seen)
-            if used + instances > limit:
-                break  # full, not a write conflict
+                                quotas=seen, versions=versions)
+            if used + ahead + instances > limit:
+                break  # full (or promised to runs ahead in line), not a write conflict
     if all(not quotas.get(t) for t in instance_order):
         first = instance_order[0]
         return Decision(
@@ -247,22 +352,38 @@ def acquire(
                 f"the quota '{quota_name(first)}' is 0. " + increase_hint(first, region)
             ),
         )
+    checked = [v for v in seen.values() if v["quota"]]
     details = "; ".join(
-        f"'{v['quota_name']}' = {int(v['quota'])}, in use {v['in_use']}" for v in seen.values() if v["quota"]
+        f"'{v['quota_name']}' = {int(v['quota'])}, in use {v['in_use']}"
+        + (f", {v['queued_ahead']} wanted by runs ahead in line" if v.get("queued_ahead") else "") for v in checked
     )
-    return wait_decision(f"All allowed quotas are in use ({details})", quotas=seen,
-                         hint_type=next(t for t in instance_order if quotas.get(t)), region=region, attempt=attempt,
-                         waited_seconds=waited_seconds, wait_initial=wait_initial, wait_max=wait_max,
-                         wait_total=wait_total, rng=rng)
+    full = all(v["in_use"] is not None and v["in_use"] + instances > v["quota"] for v in checked)
+    situation = (f"All allowed quotas are in use ({details})" if full
+                 else f"Free slots go to runs that waited longer ({details})")
+    decision = wait_decision(situation, quotas=seen,
+                             hint_type=next(t for t in instance_order if quotas.get(t)), region=region,
+                             attempt=attempt, waited_seconds=waited_seconds, wait_initial=wait_initial,
+                             wait_max=wait_max, wait_total=wait_total, versions=versions, rng=rng,
+                             far_back=not near_front)
+    decision.queued_ahead = ahead_of_us
+    return decision
 
 
 def wait_decision(situation: str, *, quotas: dict[str, Any], hint_type: str, region: str, attempt: int,
                   waited_seconds: int, wait_initial: int, wait_max: int, wait_total: int,
-                  rng: random.Random | None = None) -> Decision:
-    """Wait with backoff, or give up when the total wait budget would be exceeded."""
+                  versions: dict[str, int] | None = None, rng: random.Random | None = None,
+                  far_back: bool = False) -> Decision:
+    """Wait with backoff, or give up when the total wait budget would be exceeded.
+    `far_back`: the quota cannot serve this run before the runs ahead of it; wait longer."""
     wait = next_wait_seconds(attempt, initial=wait_initial, maximum=wait_max, rng=rng)
+    if far_back:
+        longer = wait_max * FAR_BACK_WAIT_FACTOR
+        far_wait = next_wait_seconds(0, initial=longer, maximum=longer, rng=rng)
+        if waited_seconds + far_wait <= wait_total:
+            wait = far_wait
     if waited_seconds + wait > wait_total:
-        return Decision(False, None, exhausted=True, quotas=quotas, reason=(
+        return Decision(False, None, exhausted=True, quotas=quotas, versions=versions or {}, reason=(
             f"Gave up waiting for SageMaker capacity after {waited_seconds} s (limit {wait_total} s): {situation}. "
             + increase_hint(hint_type, region)))
-    return Decision(False, None, wait_seconds=wait, quotas=quotas, reason=f"{situation}; next check in {wait} s.")
+    return Decision(False, None, wait_seconds=wait, quotas=quotas, versions=versions or {},
+                    reason=f"{situation}; next check in {wait} s, or sooner when a run releases capacity.")

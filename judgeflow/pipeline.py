@@ -240,53 +240,141 @@ def plan_job(*, s3: Any, settings: Settings, resources: Resources, run_id: str,
 
 def acquire_capacity(*, ledger: capacity.CapacityLedger, quotas_client: Any, sagemaker: Any, settings: Settings,
                      registry: runs.RunRegistry, run_id: str, execution_arn: str, plan: Mapping[str, Any],
-                     previous: Mapping[str, Any] | None) -> dict[str, Any]:
+                     previous: Mapping[str, Any] | None, sfn: Any = None) -> dict[str, Any]:
+    """One capacity check: reserve a slot, or say why and how long to wait (and keep the place in line).
+
+    `previous` is the last check's output, plus what happened since: `woken` (a release woke this
+    run), `timed_out` (the wait ran out) or `refused` (CreateTrainingJob said ResourceLimitExceeded).
+    """
     previous = previous or {}
+    now = time.time()
     attempt = int(previous.get("attempt", -1)) + 1
-    waited = int(previous.get("waited_seconds", 0)) + int(previous.get("wait_seconds", 0))
+    planned_wait = int(previous.get("wait_seconds", 0))
+    if previous.get("woken") and previous.get("checked_epoch"):
+        planned_wait = min(planned_wait, max(0, int(now) - int(previous["checked_epoch"])))
+    waited = int(previous.get("waited_seconds", 0)) + planned_wait
     launches = int(previous.get("launches", 0))
+    queued_at_ms = int(previous.get("queued_at_ms") or now * 1000)
     job_name = runs.training_job_name(run_id, launches)
     # A CapacityError (no instances in the zone) makes the run avoid that type while others remain.
     avoid = list(previous.get("avoid", [])) + ([previous["unavailable_type"]] if previous.get("unavailable_type") else [])
     order = [t for t in plan["instance_order"] if t not in avoid]
+    wait_settings = dict(region=settings.region, attempt=attempt, waited_seconds=waited,
+                         wait_initial=settings.capacity_wait_initial_seconds,
+                         wait_max=settings.capacity_wait_max_seconds, wait_total=settings.capacity_wait_total_seconds)
     decision = None
-    if order:
+    if refused := previous.get("refused"):
+        # Our count said there was room, SageMaker said no (a job we cannot see, a stale quota):
+        # back off before trying again, without holding a slot.
+        capacity.clear_quota_cache()
+        decision = capacity.wait_decision(
+            f"CreateTrainingJob refused the launch: {refused.get('Cause') or refused.get('Error')}",
+            quotas=previous.get("quotas", {}), hint_type=previous.get("instance_type") or plan["instance_order"][0],
+            versions=ledger.versions(plan["instance_order"]), **wait_settings)
+    elif order:
         decision = capacity.acquire(
             ledger=ledger, quotas_client=quotas_client, sagemaker_client=sagemaker,
             instance_order=order, holder=execution_arn, run_id=run_id, job_name=job_name,
-            instances=int(plan["instances"]), ttl_seconds=settings.reservation_ttl_seconds, region=settings.region,
-            attempt=attempt, waited_seconds=waited, wait_initial=settings.capacity_wait_initial_seconds,
-            wait_max=settings.capacity_wait_max_seconds, wait_total=settings.capacity_wait_total_seconds,
-            # Back here after a reservation: CreateTrainingJob refused it or the job failed; re-read the quota.
-            fresh_quotas=bool(previous.get("acquired")),
+            instances=int(plan["instances"]), ttl_seconds=settings.reservation_ttl_seconds,
+            # Back here after a reservation: the job failed; re-read the quota.
+            fresh_quotas=bool(previous.get("acquired")), **wait_settings,
         )
-    if not order or (avoid and not decision.acquired):
+    if not refused and (not order or (avoid and not decision.acquired)):
         # The types left have no free quota: wait, then try them all again (CapacityError passes).
         situation = (f"No instance capacity in the zone for {', '.join(avoid)} (CapacityError) and no free "
                      "quota for the other allowed types")
         avoid = []
         decision = capacity.wait_decision(
-            situation, quotas=decision.quotas if decision else {},
-            hint_type=plan["instance_order"][0], region=settings.region, attempt=attempt, waited_seconds=waited,
-            wait_initial=settings.capacity_wait_initial_seconds, wait_max=settings.capacity_wait_max_seconds,
-            wait_total=settings.capacity_wait_total_seconds)
+            situation, quotas=decision.quotas if decision else {}, hint_type=plan["instance_order"][0],
+            versions=decision.versions if decision else ledger.versions(plan["instance_order"]), **wait_settings)
     out = {**decision.as_dict(), "attempt": attempt, "waited_seconds": waited, "launches": launches, "avoid": avoid,
-           "checked_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+           "checked_at": datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds"),
+           "checked_epoch": int(now)}
     if decision.acquired:
         out["request"] = recipes.with_instance_type(plan["request"], decision.instance_type, job_name)
         out["launches"] = launches + 1
+        out["queued_at_ms"] = queued_at_ms  # kept: after a refusal or a failed launch the run keeps its place
         registry.update(run_id, instance_type=decision.instance_type, job_name=job_name)
-    else:
-        registry.update(run_id, waiting_reason=decision.reason)
-    if not decision.acquired and not decision.exhausted:
-        out["next_check_at"] = datetime.fromtimestamp(time.time() + decision.wait_seconds, timezone.utc).isoformat(
-            timespec="seconds")
+        if previous.get("next_check_at") and sfn is not None:
+            # This run left the line: the run that moves up to the front rows starts re-checking on the backoff.
+            window = int(decision.quotas[decision.instance_type]["quota"])
+            instances = int(plan["instances"])
+            wake_waiters(ledger=ledger, sfn=sfn, freed={decision.instance_type: instances},
+                         skip={decision.instance_type: max(0, window - instances)})
+        return out
+    registry.update(run_id, waiting_reason=decision.reason)
+    if decision.exhausted:
+        ledger.leave_queue(execution_arn)
+        return out
+    out["queued_at_ms"] = queued_at_ms
+    out["next_check_at"] = datetime.fromtimestamp(now + decision.wait_seconds, timezone.utc).isoformat(
+        timespec="seconds")
+    ledger.join_queue(holder=execution_arn, run_id=run_id, instance_types=order or plan["instance_order"],
+                      instances=int(plan["instances"]), enqueued_at_ms=queued_at_ms,
+                      expires_at=int(now) + decision.wait_seconds + capacity.QUEUE_GRACE_SECONDS)
     return out
 
 
-def release_capacity(*, ledger: capacity.CapacityLedger, execution_arn: str,
+def park_waiter(*, ledger: capacity.CapacityLedger, sfn: Any, run_id: str, execution_arn: str, task_token: str,
+                state: Mapping[str, Any], plan: Mapping[str, Any]) -> dict[str, Any]:
+    """Park a waiting execution with its task token; a release wakes it (`wake_waiters`).
+
+    If the ledger changed since the check that decided to wait (a release may have come in
+    between and found no token to wake), wake at once instead of sleeping through it.
+    """
+    now = int(time.time())
+    types = [t for t in plan["instance_order"] if t not in state.get("avoid", [])] or list(plan["instance_order"])
+    ledger.join_queue(holder=execution_arn, run_id=run_id, instance_types=types, instances=int(plan["instances"]),
+                      enqueued_at_ms=int(state.get("queued_at_ms") or now * 1000), task_token=task_token,
+                      expires_at=now + int(state.get("wait_seconds", 0)) + capacity.QUEUE_GRACE_SECONDS)
+    seen = {t: int(v) for t, v in (state.get("versions") or {}).items()}
+    changed = ledger.versions(seen) != seen if seen else False
+    if changed and ledger.take_token(holder=execution_arn, task_token=task_token):
+        _wake(sfn, task_token, {"woken_by": "capacity changed while this run was parking", "at": now})
+    return {"run_id": run_id, "parked": not changed}
+
+
+def _wake(sfn: Any, task_token: str, output: Mapping[str, Any]) -> bool:
+    try:
+        sfn.send_task_success(taskToken=task_token, output=json.dumps(output))
+        return True
+    except (sfn.exceptions.TaskTimedOut, sfn.exceptions.InvalidToken, sfn.exceptions.TaskDoesNotExist):
+        return False  # its wait already ran out: it is checking again by itself
+
+
+def wake_waiters(*, ledger: capacity.CapacityLedger, sfn: Any, freed: Mapping[str, int],
+                 skip: Mapping[str, int] | None = None) -> list[str]:
+    """Wake the first runs in line that accept each freed type, as many as instances were freed
+    (after `skip` instances' worth of runs, when the line moved up instead)."""
+    now = int(time.time())
+    line = ledger.queue(now)
+    woken: list[str] = []
+    chosen: set[str] = set()
+    for instance_type, count in freed.items():
+        passed = 0
+        for waiter in line:
+            if count <= 0:
+                break
+            if waiter.holder in chosen or instance_type not in waiter.instance_types:
+                continue
+            if passed < (skip or {}).get(instance_type, 0):
+                passed += waiter.instances
+                continue
+            chosen.add(waiter.holder)
+            count -= waiter.instances
+            # A waiter without a token is between its check and parking: it sees the new version and wakes itself.
+            if waiter.task_token and ledger.take_token(holder=waiter.holder, task_token=waiter.task_token):
+                if _wake(sfn, waiter.task_token, {"woken_by": f"capacity of {instance_type} changed", "at": now}):
+                    woken.append(waiter.run_id)
+    return woken
+
+
+def release_capacity(*, ledger: capacity.CapacityLedger, sfn: Any, execution_arn: str,
                      instance_types: list[str]) -> dict[str, Any]:
-    return {"released": ledger.release(holder=execution_arn, instance_types=instance_types)}
+    """Give back this execution's slot and queue place, then wake the runs first in line for it."""
+    released = ledger.release(holder=execution_arn, instance_types=instance_types)
+    woken = wake_waiters(ledger=ledger, sfn=sfn, freed=released) if released else []
+    return {"released": sorted(released), "woken": woken}
 
 
 # --- results --------------------------------------------------------------------------------

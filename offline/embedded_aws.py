@@ -4,15 +4,20 @@ it run judgeflow's synthesized state machine unchanged. Every patch lives here, 
 
 1. Lambda invoke runs the real handler in-process (moto would need docker).
 2. EventBridge rules deliver to Step Functions and Lambda targets, applying the target's input
-   transformer (moto delivers S3 events only to SQS/logs/buses, untransformed).
+   transformer (moto delivers S3 events only to SQS/logs/buses, untransformed). Lambda targets
+   are invoked asynchronously, as EventBridge does: the S3 PutObject that raised the event
+   returns before the function runs (`wait_for_deliveries()` joins them).
 3. `arn:aws:states:::sagemaker:createTrainingJob.sync` (moto: unsupported) calls CreateTrainingJob
    and polls DescribeTrainingJob, failing the task as AWS does (`SageMaker.<Code>Exception`,
    or States.TaskFailed with the job description as cause).
-4. Wait states sleep `seconds x wait_scale` (0 = no sleep) so capacity loops run in test time.
+4. Wait states sleep, and task timeouts read from a path (`TimeoutSecondsPath`: the capacity
+   wait) last, `seconds x wait_scale` (a timeout at least MIN_SCALED_TIMEOUT) so capacity loops
+   run in test time. Fixed `TimeoutSeconds` are not scaled.
 5. Service Quotas gains ListServiceQuotas for seeded SageMaker quotas (moto has none).
 7. SendTaskFailure keeps its `cause` (moto's response handler drops it).
 8. StopExecution publishes the "Step Functions Execution Status Change" (ABORTED) event to
-   EventBridge, as AWS does (moto publishes none).
+   EventBridge, as AWS does (moto publishes none), ends a task parked on a task token at once,
+   and stays final: moto would let the interrupted task's error turn ABORTED into FAILED.
 6. SageMaker training jobs start InProgress and are run by the local Nova emulator (a worker
    thread per job), which enforces the seeded quota like CreateTrainingJob does on AWS.
 
@@ -22,6 +27,7 @@ Patches touch moto internals: the version pin and tests/test_embedded_aws.py gua
 from __future__ import annotations
 
 import contextlib
+import datetime
 import importlib
 import json
 import os
@@ -39,7 +45,55 @@ import boto3
 from moto import mock_aws
 
 ACCOUNT_ID = "123456789012"
-_INVOKE_LOCK = threading.RLock()
+# Shortest scaled task timeout: long enough for the task's own Lambda call to finish first.
+MIN_SCALED_TIMEOUT = 0.05
+
+
+class _HandlerSlot:
+    """One handler runs at a time (they share os.environ, stdout and Powertools' module-level
+    state). Synchronous invocations (Step Functions tasks, direct calls) go before asynchronous
+    event ones (EventBridge -> results), as if the event ran on another core, unless the event has
+    waited EVENT_PATIENCE_SECONDS. Reentrant for the thread holding it."""
+
+    EVENT_PATIENCE_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._owner: int | None = None
+        self._depth = 0
+        self._sync_waiting = 0
+        self.background = threading.local()  # .active: this thread delivers an asynchronous event
+
+    @contextlib.contextmanager
+    def hold(self):
+        me = threading.get_ident()
+        is_event = getattr(self.background, "active", False)
+        since = time.monotonic()
+        with self._condition:
+            if self._owner != me:
+                if not is_event:
+                    self._sync_waiting += 1
+                try:
+                    while self._owner is not None or (
+                            is_event and self._sync_waiting
+                            and time.monotonic() - since < self.EVENT_PATIENCE_SECONDS):
+                        self._condition.wait(timeout=0.1 if is_event else None)
+                finally:
+                    if not is_event:
+                        self._sync_waiting -= 1
+                self._owner = me
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._owner = None
+                    self._condition.notify_all()
+
+
+_HANDLER_SLOT = _HandlerSlot()
 
 
 class _LambdaStdout:
@@ -105,6 +159,7 @@ class EmbeddedAws:
         self.invocations: list[dict[str, Any]] = []
         self.errors: list[str] = []
         self.job_threads: list[threading.Thread] = []
+        self.delivery_threads: list[threading.Thread] = []
         self.held_jobs: dict[str, Any] = {}
         self._undo: list[Callable[[], None]] = []
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
@@ -140,6 +195,7 @@ class EmbeddedAws:
 
     def stop(self) -> None:
         self.wait_for_jobs()
+        self.wait_for_deliveries()
         for undo in reversed(self._undo):
             undo()
         self._undo.clear()
@@ -156,6 +212,11 @@ class EmbeddedAws:
 
     def wait_for_jobs(self, timeout: float = 30) -> None:
         for thread in list(self.job_threads):
+            thread.join(timeout)
+
+    def wait_for_deliveries(self, timeout: float = 60) -> None:
+        """Join the asynchronous EventBridge -> Lambda invocations started so far."""
+        for thread in list(self.delivery_threads):
             thread.join(timeout)
 
     def _replace(self, owner: Any, name: str, value: Any) -> None:
@@ -176,7 +237,7 @@ class EmbeddedAws:
                        "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon offline
                        "POWERTOOLS_LOG_LEVEL": self.log_level}
         _LAMBDA_STDOUT.target = self.lambda_log
-        with _INVOKE_LOCK, _environment(environment), contextlib.redirect_stdout(_LAMBDA_STDOUT), \
+        with _HANDLER_SLOT.hold(), _environment(environment), contextlib.redirect_stdout(_LAMBDA_STDOUT), \
                 warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. Powertools' "no metrics to publish"
             handler = getattr(importlib.import_module(module_name), attribute)
@@ -258,9 +319,19 @@ class EmbeddedAws:
                 boto3.client("stepfunctions", region_name=self.region).start_execution(
                     stateMachineArn=arn, input=body, name=str(uuid.uuid4()))
             else:
-                boto3.client("lambda", region_name=self.region).invoke(FunctionName=arn, InvocationType="Event",
-                                                                       Payload=body.encode())
+                thread = threading.Thread(target=self._invoke_async, args=(arn, body), daemon=True,
+                                          name=f"eventbridge-{arn.rsplit(':', 1)[-1]}")
+                self.delivery_threads.append(thread)
+                thread.start()
         except Exception as exc:  # EventBridge is asynchronous: keep the failure visible, never raise
+            self.errors.append(f"EventBridge delivery to {arn} failed: {exc}")
+
+    def _invoke_async(self, arn: str, body: str) -> None:
+        _HANDLER_SLOT.background.active = True
+        try:
+            boto3.client("lambda", region_name=self.region).invoke(FunctionName=arn, InvocationType="Event",
+                                                                   Payload=body.encode())
+        except Exception as exc:
             self.errors.append(f"EventBridge delivery to {arn} failed: {exc}")
 
     # --- 3. SageMaker createTrainingJob.sync --------------------------------------------------------
@@ -278,18 +349,24 @@ class EmbeddedAws:
 
         self._replace(state_task_factory, "state_task_service_for", state_task_service_for)
 
-    # --- 4. Wait states -------------------------------------------------------------------------
+    # --- 4. Wait states and path timeouts -----------------------------------------------------------
     def _patch_wait_states(self) -> None:
+        from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSecondsPath
         from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
         harness = self
+        original_timeout = TimeoutSecondsPath._eval_seconds
 
         def _wait_interval(function: Any, env: Any, wait_seconds: int) -> None:
             scaled = wait_seconds * harness.wait_scale
             if scaled > 0:
                 env.program_state_event.wait(scaled)
 
+        def _eval_seconds(timeout: Any, env: Any) -> float:
+            return max(MIN_SCALED_TIMEOUT, original_timeout(timeout, env) * harness.wait_scale)
+
         self._replace(WaitFunction, "_wait_interval", _wait_interval)
+        self._replace(TimeoutSecondsPath, "_eval_seconds", _eval_seconds)
 
     # --- 5. Service Quotas ------------------------------------------------------------------------
     def set_quota(self, instance_type: str, value: float) -> None:
@@ -325,11 +402,23 @@ class EmbeddedAws:
     def _patch_stop_execution(self) -> None:
         from moto.stepfunctions.models import StepFunctionBackend
 
+        from moto.stepfunctions.parser.asl.eval.environment import Environment
+        from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
         original = StepFunctionBackend.stop_execution
+        original_set_error = Environment.set_error
         harness = self
+
+        def set_error(env: Any, error: Any) -> None:
+            if not isinstance(env.program_state(), ProgramStopped):
+                original_set_error(env, error)
 
         def stop_execution(backend: Any, execution_arn: str) -> Any:
             execution = original(backend, execution_arn)
+            worker = getattr(execution, "exec_worker", None)
+            if worker is not None:
+                for endpoint in list(worker.env.callback_pool_manager._pool.values()):
+                    endpoint.interrupt_all()
             harness.emit_event({
                 "version": "0", "id": str(uuid.uuid4()), "detail-type": "Step Functions Execution Status Change",
                 "source": "aws.states", "account": ACCOUNT_ID, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -340,6 +429,7 @@ class EmbeddedAws:
             return execution
 
         self._replace(StepFunctionBackend, "stop_execution", stop_execution)
+        self._replace(Environment, "set_error", set_error)
 
     def emit_event(self, event: dict[str, Any]) -> None:
         from moto.events.models import events_backends
@@ -420,6 +510,7 @@ class EmbeddedAws:
                 failure = ("CapacityError: Unable to provision requested ML compute capacity. "
                            "Please retry using a different ML instance type.")
             if failure:
+                job.training_end_time = job.last_modified_time = _utcnow()
                 job.failure_reason = failure
                 job.training_job_status = "Failed"
                 job.secondary_status = "Failed"
@@ -433,6 +524,7 @@ class EmbeddedAws:
             bucket, prefix = _split_s3(job.output_data_config["S3OutputPath"])
             key = f"{prefix.rstrip('/')}/{job.training_job_name}/output/output.tar.gz".lstrip("/")
             s3.put_object(Bucket=bucket, Key=key, Body=archive)  # triggers the results stage
+            job.training_end_time = job.last_modified_time = _utcnow()
             job.training_job_status = "Completed"
             job.secondary_status = "Completed"
         except Exception as exc:
@@ -469,6 +561,10 @@ def apply_input_transformer(template: str, paths: dict[str, str], event: dict[st
         out.append(char)
         index += 1
     return "".join(out)
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def _split_s3(uri: str) -> tuple[str, str]:

@@ -11,7 +11,7 @@ from typing import Any, Mapping, TextIO
 
 import boto3
 
-from judgeflow import layout
+from judgeflow import capacity, layout
 from offline.deploy import Deployment, deploy
 from offline.embedded_aws import EmbeddedAws, EmulatorBehaviour
 
@@ -128,9 +128,18 @@ class OfflineJudgeflow:
         table = boto3.resource("dynamodb", region_name=self.aws.region).Table(self.d.runs_table)
         return table.scan()["Items"]
 
-    def reservations(self) -> list[dict[str, Any]]:
+    def _capacity_items(self) -> list[dict[str, Any]]:
         table = boto3.resource("dynamodb", region_name=self.aws.region).Table(self.d.capacity_table)
-        return [item for item in table.scan()["Items"] if item["holder"] != "#version"]
+        return table.scan(ConsistentRead=True)["Items"]
+
+    def reservations(self) -> list[dict[str, Any]]:
+        return [item for item in self._capacity_items()
+                if item["holder"] != capacity.COUNTER_SORT_KEY and item["instance_type"] != capacity.QUEUE_PARTITION]
+
+    def queue(self) -> list[dict[str, Any]]:
+        """Runs waiting in line for capacity, first in line first."""
+        waiting = [item for item in self._capacity_items() if item["instance_type"] == capacity.QUEUE_PARTITION]
+        return sorted(waiting, key=lambda item: (item["enqueued_at_ms"], item["holder"]))
 
     def training_jobs(self) -> list[dict[str, Any]]:
         sagemaker = self.client("sagemaker")

@@ -6,6 +6,7 @@ States.TaskFailed and the description as cause; API errors become `SageMaker.<Co
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -35,9 +36,11 @@ _PATTERNS: Final = {ResourceCondition.WaitForTaskToken, ResourceCondition.Sync}
 _TERMINAL: Final = {"Completed", "Failed", "Stopped"}
 
 
-def _members(operation: str) -> set[str]:
+@functools.lru_cache(maxsize=None)
+def _members(operation: str) -> frozenset[str]:
+    # A fresh botocore session parses the whole SageMaker model (MBs of JSON): once is enough.
     model = botocore.session.get_session().get_service_model("sagemaker")
-    return set(model.operation_model(operation).input_shape.members)
+    return frozenset(model.operation_model(operation).input_shape.members)
 
 
 class StateTaskServiceSageMaker(StateTaskServiceCallback):
@@ -45,7 +48,7 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
         super().__init__(supported_integration_patterns=_PATTERNS)
 
     def _get_supported_parameters(self) -> set[str] | None:
-        return _members(self.resource.api_action[0].upper() + self.resource.api_action[1:])
+        return set(_members(self.resource.api_action[0].upper() + self.resource.api_action[1:]))
 
     def _from_error(self, env: Any, ex: Exception) -> FailureEvent:
         if isinstance(ex, ClientError):

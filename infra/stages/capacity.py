@@ -1,4 +1,4 @@
-"""Capacity stage: quota-aware reservation, release on every path, release on abort."""
+"""Capacity stage: quota-aware reservation, a fair queue with wake-up on release, release on every path."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ class CapacityStage(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         key = access.use_key(data.key)
+        # Waiting executions are woken through their task tokens.
+        wake = iam.PolicyStatement(actions=["states:SendTaskSuccess"], resources=[data.state_machine_arn])
         training_jobs = stack.format_arn(service="sagemaker", resource="training-job", resource_name="*")
         self.acquire = stage_function(
             self, "Acquire", handler="lambdas.capacity.handler.acquire",
@@ -26,21 +28,30 @@ class CapacityStage(Construct):
                 iam.PolicyStatement(actions=["servicequotas:ListServiceQuotas", "sagemaker:ListTrainingJobs"],
                                     resources=["*"]),
                 iam.PolicyStatement(actions=["sagemaker:DescribeTrainingJob"], resources=[training_jobs]),
-                access.table_items(data.capacity, "Query", "PutItem", "UpdateItem"),
+                # Reserve (transaction: Update + Put + Delete), keep a place in line, read versions.
+                access.table_items(data.capacity, "Query", "GetItem", "PutItem", "UpdateItem", "DeleteItem"),
                 access.table_items(data.runs, "UpdateItem"),
+                wake,
                 key,
             ],
         )
+        self.park = stage_function(
+            self, "Park", handler="lambdas.capacity.handler.park",
+            description="judgeflow: park a waiting execution in the capacity queue until a release wakes it",
+            environment=data.environment,
+            statements=[access.table_items(data.capacity, "GetItem", "UpdateItem"), wake, key],
+        )
+        # Release: delete the reservation (transaction with a version bump), then wake the first in line.
+        releasing = access.table_items(data.capacity, "Query", "GetItem", "UpdateItem", "DeleteItem")
         self.release = stage_function(
             self, "Release", handler="lambdas.capacity.handler.release",
-            description="judgeflow: release this execution's capacity reservation",
+            description="judgeflow: release this execution's capacity reservation and wake the next run in line",
             environment=data.environment,
-            statements=[access.table_items(data.capacity, "DeleteItem"), key],
+            statements=[releasing, wake, key],
         )
         self.on_execution_ended = stage_function(
             self, "OnExecutionEnded", handler="lambdas.capacity.handler.on_execution_ended",
             description="judgeflow: release capacity and record the run when an execution is aborted or times out",
             environment=data.environment,
-            statements=[access.table_items(data.capacity, "DeleteItem"),
-                        access.table_items(data.runs, "Query", "UpdateItem", with_indexes=True), key],
+            statements=[releasing, wake, access.table_items(data.runs, "Query", "UpdateItem", with_indexes=True), key],
         )

@@ -1,4 +1,4 @@
-"""Capacity stage: reserve a quota slot (or say how long to wait), and release it on every path."""
+"""Capacity stage: reserve a quota slot (or say how long to wait), wait in line, release on every path."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def acquire(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         ledger=runtime.ledger(), quotas_client=runtime.client("service-quotas"), sagemaker=runtime.client("sagemaker"),
         settings=runtime.settings(), registry=runtime.registry(), run_id=event["run_id"],
         execution_arn=event["execution_arn"], plan=event["plan"], previous=event.get("capacity"),
+        sfn=runtime.client("stepfunctions"),
     )
     metrics.add_metric(name="CapacityReserved" if result["acquired"] else "CapacityWaits", unit="Count", value=1)
     logger.info("capacity checked", extra={k: result[k] for k in ("acquired", "instance_type", "reason")})
@@ -28,9 +29,22 @@ def acquire(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
+def park(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Invoked with a task token: the execution sleeps until a release wakes it or its wait runs out."""
+    logger.append_keys(run_id=event["run_id"])
+    result = pipeline.park_waiter(
+        ledger=runtime.ledger(), sfn=runtime.client("stepfunctions"), run_id=event["run_id"],
+        execution_arn=event["execution_arn"], task_token=event["task_token"], state=event["capacity"],
+        plan=event["plan"])
+    logger.info("waiting in line", extra={"reason": event["capacity"].get("reason"), **result})
+    return result
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
 def release(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = pipeline.release_capacity(ledger=runtime.ledger(), execution_arn=event["execution_arn"],
-                                       instance_types=event["instance_types"])
+    result = pipeline.release_capacity(ledger=runtime.ledger(), sfn=runtime.client("stepfunctions"),
+                                       execution_arn=event["execution_arn"], instance_types=event["instance_types"])
     logger.info("capacity released", extra=result)
     return result
 
@@ -46,8 +60,8 @@ def on_execution_ended(event: EventBridgeEvent, context: LambdaContext) -> dict[
     instance_types = list(runtime.settings().instance_preferences)
     if item and item.get("instance_type") and item["instance_type"] not in instance_types:
         instance_types.append(item["instance_type"])
-    result = pipeline.release_capacity(ledger=runtime.ledger(), execution_arn=execution_arn,
-                                       instance_types=instance_types)
+    result = pipeline.release_capacity(ledger=runtime.ledger(), sfn=runtime.client("stepfunctions"),
+                                       execution_arn=execution_arn, instance_types=instance_types)
     status = event.detail["status"]
     if item and item.get("status") == runs.RUNNING:
         logger.append_keys(run_id=item["run_id"])

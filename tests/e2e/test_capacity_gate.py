@@ -3,6 +3,7 @@ aborts, and concurrent runs that never exceed the quota."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -121,3 +122,47 @@ def test_concurrent_runs_never_exceed_the_quota(offline, runs, quota):
         assert max(running for _, running in samples) == quota  # and the quota was used
         assert sum(r.steps.count("Wait for capacity") for r in results) >= 1
         assert jf.reservations() == []
+
+
+def _task_inputs(jf, execution_arn: str, state: str) -> list[dict]:
+    return [json.loads(e["stateEnteredEventDetails"]["input"]) for e in jf._history(execution_arn)
+            if "stateEnteredEventDetails" in e and e["stateEnteredEventDetails"]["name"] == state]
+
+
+def _wait_until_holding_or_queued(jf, dataset_key: str, timeout: float = 20) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        runs = {r["run_id"] for r in jf.run_records() if r.get("dataset_key") == dataset_key}
+        if runs & {i["run_id"] for i in jf.reservations() + jf.queue()}:
+            return
+        time.sleep(0.02)
+    raise TimeoutError(dataset_key)
+
+
+def test_waiting_runs_start_in_arrival_order_as_soon_as_a_release_wakes_them(offline):
+    # Waits of 60 s scaled by 0.2 time out after ~12 s, far beyond a 1.5 s job: only a wake-up
+    # on release can start the next run in time.
+    with offline(wait_scale=0.2, emulator=EmulatorBehaviour(duration_seconds=1.5)) as jf:
+        arrivals = []
+        for index in range(3):
+            arrivals.append(jf.drop(f"in-line-{index}.jsonl", sample_dataset(),
+                                    {"model-b": f"candidate-{index}", "instance-types": "ml.g5.12xlarge"}))
+            _wait_until_holding_or_queued(jf, arrivals[-1])  # the next run arrives after this one
+        queued = [item["run_id"] for item in jf.queue()]
+        started = time.time()
+        results = jf.wait_for(3, timeout=60)
+        elapsed = time.time() - started
+
+        assert [r.status for r in results] == ["SUCCEEDED"] * 3, [r.cause for r in results]
+        records = {r["run_id"]: r for r in jf.run_records()}
+        assert len(queued) == 2
+        jobs = sorted(jf.training_jobs(), key=lambda j: j["CreationTime"])
+        job_runs = [j["TrainingJobName"].rsplit("-judge-", 1)[0] for j in jobs]
+        by_key = {records[run]["dataset_key"]: run for run in records}
+        assert job_runs == [by_key[key] for key in arrivals]  # first come, first served
+        assert job_runs[1:] == queued
+        checks = [c["capacity"] for r in results for c in _task_inputs(jf, r.arn, "Check capacity")]
+        assert not any("timed_out" in c for c in checks)  # every wait ended by a wake-up
+        assert sum("woken" in c for c in checks) >= 2
+        assert elapsed < 3 * 1.5 + 6  # three jobs back to back, not three jobs plus backoff waits
+        assert jf.reservations() == [] and jf.queue() == []

@@ -23,6 +23,7 @@ def test_task_resources(state_machine_definition):
     resources = {name: s["Resource"] for name, s in states.items() if s["Type"] == "Task"}
     assert resources["Run Nova judge"] == "arn:aws:states:::sagemaker:createTrainingJob.sync"
     assert resources["Wait for results"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert resources["Wait for capacity"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
     lambdas = {name for name, arn in resources.items() if ":function:" in arn}
     assert lambdas == {"Validate dataset", "Record rejection", "Register run", "Stage Nova input", "Plan judge job",
                        "Check capacity", "Release capacity", "Release capacity after failure",
@@ -40,14 +41,25 @@ def test_quota_refusal_goes_back_to_waiting_and_other_failures_are_recorded(stat
     assert catches == [(["SageMaker.ResourceLimitExceededException"], "Release slot after quota refusal"),
                        (["States.TaskFailed"], "Release capacity after job failure"),
                        (["States.ALL"], "Release capacity after failure")]
-    assert states["Release slot after quota refusal"]["Next"] == "Wait for capacity"
+    # The refusal lands where the next check reads it (and backs off instead of reserving again).
+    assert states["Run Nova judge"]["Catch"][0]["ResultPath"] == "$.capacity.refused"
+    assert states["Release slot after quota refusal"]["Next"] == "Check capacity"
     (capacity_error,) = states["Out of instance capacity?"]["Choices"]
     assert capacity_error == {"Variable": "$.error.Cause", "StringMatches": "*CapacityError*",
                               "Next": "Try another instance type"}
     assert states["Out of instance capacity?"]["Default"] == "Record failure"
     assert states["Try another instance type"]["Next"] == "Check capacity"
-    assert states["Wait for capacity"]["SecondsPath"] == "$.capacity.wait_seconds"
     assert states["Release capacity after failure"]["Next"] == "Record failure"
+
+
+def test_waiting_runs_park_until_woken_or_their_wait_runs_out(state_machine_definition):
+    wait = state_machine_definition["States"]["Wait for capacity"]
+    assert wait["TimeoutSecondsPath"] == "$.capacity.wait_seconds"
+    assert wait["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
+    assert wait["ResultPath"] == "$.capacity.woken" and wait["Next"] == "Check capacity"
+    catches = [(c["ErrorEquals"], c["Next"], c["ResultPath"]) for c in wait["Catch"]]
+    assert catches == [(["States.Timeout"], "Check capacity", "$.capacity.timed_out"),
+                       (["States.ALL"], "Release capacity after failure", "$.error")]
 
 
 def test_every_state_is_reachable_and_every_next_exists(state_machine_definition):

@@ -22,6 +22,11 @@ def acquire(deployed, execution: str, previous=None, run_id="jf-run"):
                                                      "plan": PLAN, "capacity": previous})
 
 
+def release(deployed, execution: str):
+    return deployed.invoke("CapacityStageRelease", {"execution_arn": ARN + execution,
+                                                    "instance_types": PLAN["instance_order"]})
+
+
 def test_reserves_then_falls_back_then_waits_with_the_quota_named(deployed):
     deployed.jf.aws.set_quota("ml.g5.24xlarge", 1)
     first = acquire(deployed, "e1")
@@ -51,8 +56,59 @@ def test_release_is_idempotent_and_frees_the_slot(deployed):
                                                         "instance_types": PLAN["instance_order"]})
     again = deployed.invoke("CapacityStageRelease", {"execution_arn": ARN + "e1",
                                                      "instance_types": PLAN["instance_order"]})
-    assert released == {"released": ["ml.g5.12xlarge"]} and again == {"released": []}
+    assert released == {"released": ["ml.g5.12xlarge"], "woken": []} and again == {"released": [], "woken": []}
     assert acquire(deployed, "e2")["acquired"] is True
+
+
+def test_waiting_runs_are_served_first_come_first_served(deployed):
+    jf = deployed.jf
+    assert acquire(deployed, "e1")["acquired"] is True
+    e2 = acquire(deployed, "e2", run_id="jf-e2")
+    e3 = acquire(deployed, "e3", run_id="jf-e3")
+    assert not e2["acquired"] and not e3["acquired"]
+    assert [item["run_id"] for item in jf.queue()] == ["jf-e2", "jf-e3"]
+    assert "1 wanted by runs ahead in line" in e3["reason"] and e3["queued_ahead"] == 1
+    release(deployed, "e1")
+
+    # The newer run checks first after the release: the slot is kept for the run ahead of it.
+    e3_again = acquire(deployed, "e3", previous=e3, run_id="jf-e3")
+    assert not e3_again["acquired"]
+    assert e3_again["reason"].startswith("Free slots go to runs that waited longer")
+    assert e3_again["queued_at_ms"] == e3["queued_at_ms"]  # a re-check keeps the place in line
+    e2_again = acquire(deployed, "e2", previous=e2, run_id="jf-e2")
+    assert e2_again["acquired"] is True
+    assert [item["run_id"] for item in jf.queue()] == ["jf-e3"]  # reserving took e2 out of line
+
+
+def test_a_new_run_queues_behind_waiting_runs_even_when_a_slot_is_free(deployed):
+    acquire(deployed, "e1")
+    acquire(deployed, "e2", run_id="jf-e2")
+    release(deployed, "e1")
+    newcomer = acquire(deployed, "e9", run_id="jf-e9")
+    assert not newcomer["acquired"] and newcomer["queued_ahead"] == 1
+
+
+def test_parking_stores_the_token_or_wakes_at_once_if_capacity_changed_meanwhile(deployed):
+    jf = deployed.jf
+    acquire(deployed, "e1")
+    waiting = acquire(deployed, "e2", run_id="jf-e2")
+    park = {"run_id": "jf-e2", "execution_arn": ARN + "e2", "plan": PLAN, "capacity": waiting}
+    assert deployed.invoke("CapacityStagePark", {**park, "task_token": "token-1"}) == {"run_id": "jf-e2",
+                                                                                        "parked": True}
+    assert jf.queue()[0]["task_token"] == "token-1"
+
+    release(deployed, "e1")  # bumps the version the wait decision saw
+    assert deployed.invoke("CapacityStagePark", {**park, "task_token": "token-2"})["parked"] is False
+    assert "task_token" not in jf.queue()[0]  # claimed for the wake-up, so nobody wakes it twice
+
+
+def test_release_and_abort_take_the_run_out_of_line(deployed):
+    jf = deployed.jf
+    acquire(deployed, "e1")
+    acquire(deployed, "e2", run_id="jf-e2")
+    assert len(jf.queue()) == 1
+    release(deployed, "e2")  # e.g. the run failed while waiting
+    assert jf.queue() == []
 
 
 def test_aborted_execution_releases_and_is_recorded(deployed):

@@ -22,8 +22,9 @@ def land(deployed, run_id: str, archive: bytes) -> dict:
     jf.client("s3").put_object(Bucket=jf.d.work_bucket, Key=f"runs/{run_id}/sidecar/sidecar.jsonl",
                                Body="".join(json.dumps({"_line": i + 1, "category": "geo" if i < 5 else "sci"}) + "\n"
                                             for i in range(len(RECORDS))).encode())
-    # Writing the archive fires the JudgeOutputLanded rule -> the results Lambda, as on AWS.
+    # Writing the archive fires the JudgeOutputLanded rule -> the results Lambda (asynchronously), as on AWS.
     jf.client("s3").put_object(Bucket=jf.d.work_bucket, Key=key, Body=archive)
+    jf.aws.wait_for_deliveries()
     return jf.run_record(run_id)
 
 
