@@ -7,11 +7,14 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from judgeflow import capacity
+
 
 class Registry(Construct):
     """`runs`: one item per run (PK run_id; GSI `by-execution` on execution_arn).
     `capacity`: quota reservations (PK instance_type, SK holder = execution ARN) with a TTL on
-    `expires_at`, so a reservation whose holder vanished cannot block capacity for ever.
+    `expires_at`, so a reservation whose holder vanished cannot block capacity for ever; the line
+    of waiting runs under PK `#queue`, read in order through the LSI `queue-order`.
 
     Both: on-demand billing, KMS with the data key, point-in-time recovery, RETAIN.
     """
@@ -40,4 +43,9 @@ class Registry(Construct):
             sort_key=dynamodb.Attribute(name="holder", type=dynamodb.AttributeType.STRING),
             time_to_live_attribute="expires_at",
             **common,
+        )
+        # The line of waiting runs in enqueue order, read consistently (hence local, not global).
+        self.capacity.add_local_secondary_index(
+            index_name=capacity.QUEUE_ORDER_INDEX,
+            sort_key=dynamodb.Attribute(name="enqueued_at_ms", type=dynamodb.AttributeType.NUMBER),
         )

@@ -16,17 +16,18 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 QUOTA_SERVICE_CODE = "sagemaker"
 COUNTER_SORT_KEY = "#version"
 QUEUE_PARTITION = "#queue"
+QUEUE_ORDER_INDEX = "queue-order"  # LSI: sort key enqueued_at_ms, so the line reads in order
 # A waiter whose execution vanished without the status-change event stops holding its place
 # this long after its next check was due.
 QUEUE_GRACE_SECONDS = 300
-# Runs further back in line than the quota can serve sleep until woken (a release, or the line
-# moving up); this many backoff maxima is only a safety net. Capacity freed outside judgeflow is
-# noticed by the runs at the front, which re-check on the backoff.
+# Only the first run in line re-checks on the backoff (for capacity freed outside judgeflow);
+# the runs behind it sleep until a release or the line moving up wakes them, with this many
+# backoff maxima as a safety net.
 FAR_BACK_WAIT_FACTOR = 20
 _QUOTA_CACHE_SECONDS = 60
 _quota_cache: dict[tuple[str, str], tuple[float, float | None]] = {}
@@ -133,25 +134,14 @@ class Waiter:
     enqueued_at_ms: int
     instance_types: tuple[str, ...]
     instances: int
-    task_token: str | None
+    task_token: str | None  # set while parked
+    woken: bool  # a release (or the run itself) took the token to wake it; cleared when it checks again
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "Waiter":
         return cls(holder=item["holder"], run_id=item.get("run_id", ""), enqueued_at_ms=int(item["enqueued_at_ms"]),
                    instance_types=tuple(item.get("instance_types", [])), instances=int(item.get("instances", 1)),
-                   task_token=item.get("task_token"))
-
-
-def queued_ahead(queue: list[Waiter], *, holder: str, instance_type: str) -> int:
-    """Instances wanted by runs ahead of `holder` in line that also accept `instance_type`.
-    A run not in the queue yet (first check) stands behind everyone."""
-    ahead = 0
-    for waiter in queue:
-        if waiter.holder == holder:
-            break
-        if instance_type in waiter.instance_types:
-            ahead += waiter.instances
-    return ahead
+                   task_token=item.get("task_token"), woken="woken_at" in item)
 
 
 @dataclass
@@ -259,22 +249,58 @@ class CapacityLedger:
         return released
 
     # --- the queue --------------------------------------------------------------------------------
-    def queue(self, now: int) -> list[Waiter]:
-        """Live waiters, first in line first."""
-        live = [Waiter.from_item(item) for item in self._query(QUEUE_PARTITION) if int(item.get("expires_at", 0)) > now]
-        return sorted(live, key=lambda w: (w.enqueued_at_ms, w.holder))
+    def _line_query(self, now: int, *, before_ms: int | None = None, accepting: str | None = None,
+                    **query_args: Any) -> Iterator[list[dict[str, Any]]]:
+        """Pages of live waiters in line order (the queue-order index), read consistently; only
+        those enqueued at or before `before_ms` / accepting an instance type, when given."""
+        key_condition, live = "instance_type = :q", "expires_at > :now"
+        values: dict[str, Any] = {":q": QUEUE_PARTITION, ":now": now}
+        if before_ms is not None:
+            key_condition += " AND enqueued_at_ms <= :before"
+            values[":before"] = before_ms
+        if accepting is not None:
+            live += " AND contains(instance_types, :t)"
+            values[":t"] = accepting
+        kwargs: dict[str, Any] = {"IndexName": QUEUE_ORDER_INDEX, "ConsistentRead": True,
+                                  "KeyConditionExpression": key_condition, "FilterExpression": live,
+                                  "ExpressionAttributeValues": values, **query_args}
+        while True:
+            page = self.table.query(**kwargs)
+            yield page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def line(self, now: int, page_size: int = 25) -> Iterator[Waiter]:
+        """Live waiters, first in line first, read a page at a time (a release needs only the first few)."""
+        for items in self._line_query(now, Limit=page_size):
+            # Equal enqueue times (same millisecond) are ordered by holder, as queued_ahead does.
+            yield from sorted((Waiter.from_item(item) for item in items), key=lambda w: (w.enqueued_at_ms, w.holder))
+
+    def queued_ahead(self, *, holder: str, queued_at_ms: int, instance_type: str, now: int) -> int:
+        """Instances wanted by live runs ahead of `holder` in line that also accept `instance_type`.
+        A run on its first check passes the current time: everyone already in line is ahead."""
+        ahead = 0
+        for items in self._line_query(now, before_ms=queued_at_ms, accepting=instance_type,
+                                      ProjectionExpression="holder, enqueued_at_ms, instances"):
+            for item in items:
+                if (int(item["enqueued_at_ms"]), item["holder"]) < (queued_at_ms, holder):
+                    ahead += int(item.get("instances", 1))
+        return ahead
 
     def join_queue(self, *, holder: str, run_id: str, instance_types: list[str], instances: int, enqueued_at_ms: int,
                    expires_at: int, task_token: str | None = None) -> None:
-        """Take (or keep) a place in line; the first enqueue time wins, so re-checks keep the place."""
+        """Take (or keep) a place in line; the first enqueue time wins, so re-checks keep the place.
+        With `task_token` the run is parked; without, it is between a check and parking."""
         names = {"#e": "enqueued_at_ms", "#x": "expires_at", "#t": "instance_types", "#i": "instances",
-                 "#r": "run_id"}
+                 "#r": "run_id", "#w": "woken_at"}
         values: dict[str, Any] = {":e": enqueued_at_ms, ":x": expires_at, ":t": list(instance_types),
                                   ":i": instances, ":r": run_id}
         expression = "SET #e = if_not_exists(#e, :e), #x = :x, #t = :t, #i = :i, #r = :r"
         if task_token:
             names["#k"], values[":k"] = "task_token", task_token
             expression += ", #k = :k"
+        expression += " REMOVE #w"
         self.table.update_item(Key={"instance_type": QUEUE_PARTITION, "holder": holder}, UpdateExpression=expression,
                                ExpressionAttributeNames=names, ExpressionAttributeValues=values)
 
@@ -283,8 +309,10 @@ class CapacityLedger:
         client = self.table.meta.client
         try:
             self.table.update_item(
-                Key={"instance_type": QUEUE_PARTITION, "holder": holder}, UpdateExpression="REMOVE task_token",
-                ConditionExpression="task_token = :k", ExpressionAttributeValues={":k": task_token})
+                Key={"instance_type": QUEUE_PARTITION, "holder": holder},
+                UpdateExpression="REMOVE task_token SET woken_at = :now",
+                ConditionExpression="task_token = :k",
+                ExpressionAttributeValues={":k": task_token, ":now": int(time.time())})
             return True
         except client.exceptions.ConditionalCheckFailedException:
             return False
@@ -311,25 +339,28 @@ def acquire(
     wait_max: int,
     wait_total: int,
     now: int | None = None,
+    queued_at_ms: int | None = None,
     rng: random.Random | None = None,
     fresh_quotas: bool = False,
 ) -> Decision:
+    """Reserve a slot of the first allowed type that has one free for this run, or decide how long
+    to wait. `queued_at_ms`: the run's place in line (its first wait), None on a first check."""
     now = int(time.time()) if now is None else now
+    queued_at_ms = now * 1000 if queued_at_ms is None else queued_at_ms
     quotas = read_quotas(quotas_client, instance_order, fresh=fresh_quotas)
     usage = in_progress_usage(sagemaker_client, instance_order)
-    line = ledger.queue(now)
     seen: dict[str, Any] = {}
     versions: dict[str, int] = {}
     ahead_of_us = 0
-    near_front = False  # among the first in line for some type: worth re-checking on the backoff
+    near_front = False  # first in line for some type: worth re-checking on the backoff
     for instance_type in instance_order:
         limit = quotas.get(instance_type)
         if not limit:
             seen[instance_type] = {"quota_name": quota_name(instance_type), "quota": limit or 0, "in_use": None}
             continue
-        ahead = queued_ahead(line, holder=holder, instance_type=instance_type)
+        ahead = ledger.queued_ahead(holder=holder, queued_at_ms=queued_at_ms, instance_type=instance_type, now=now)
         ahead_of_us = max(ahead_of_us, ahead)
-        near_front = near_front or ahead + instances <= limit
+        near_front = near_front or ahead == 0
         for _conflict in range(5):
             ok, used, versions[instance_type] = ledger.try_reserve(
                 instance_type=instance_type, holder=holder, run_id=run_id, job_name=job_name,
@@ -374,7 +405,7 @@ def wait_decision(situation: str, *, quotas: dict[str, Any], hint_type: str, reg
                   versions: dict[str, int] | None = None, rng: random.Random | None = None,
                   far_back: bool = False) -> Decision:
     """Wait with backoff, or give up when the total wait budget would be exceeded.
-    `far_back`: the quota cannot serve this run before the runs ahead of it; wait longer."""
+    `far_back`: runs ahead of this one get any freed slot first; sleep longer (a wake-up comes first)."""
     wait = next_wait_seconds(attempt, initial=wait_initial, maximum=wait_max, rng=rng)
     if far_back:
         longer = wait_max * FAR_BACK_WAIT_FACTOR

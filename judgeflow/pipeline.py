@@ -276,6 +276,7 @@ def acquire_capacity(*, ledger: capacity.CapacityLedger, quotas_client: Any, sag
             ledger=ledger, quotas_client=quotas_client, sagemaker_client=sagemaker,
             instance_order=order, holder=execution_arn, run_id=run_id, job_name=job_name,
             instances=int(plan["instances"]), ttl_seconds=settings.reservation_ttl_seconds,
+            queued_at_ms=queued_at_ms, now=int(now),
             # Back here after a reservation: the job failed; re-read the quota.
             fresh_quotas=bool(previous.get("acquired")), **wait_settings,
         )
@@ -296,11 +297,8 @@ def acquire_capacity(*, ledger: capacity.CapacityLedger, quotas_client: Any, sag
         out["queued_at_ms"] = queued_at_ms  # kept: after a refusal or a failed launch the run keeps its place
         registry.update(run_id, instance_type=decision.instance_type, job_name=job_name)
         if previous.get("next_check_at") and sfn is not None:
-            # This run left the line: the run that moves up to the front rows starts re-checking on the backoff.
-            window = int(decision.quotas[decision.instance_type]["quota"])
-            instances = int(plan["instances"])
-            wake_waiters(ledger=ledger, sfn=sfn, freed={decision.instance_type: instances},
-                         skip={decision.instance_type: max(0, window - instances)})
+            # This run left the line: the run now first in line takes over re-checking on the backoff.
+            wake_waiters(ledger=ledger, sfn=sfn, freed={decision.instance_type: int(plan["instances"])})
         return out
     registry.update(run_id, waiting_reason=decision.reason)
     if decision.exhausted:
@@ -342,30 +340,26 @@ def _wake(sfn: Any, task_token: str, output: Mapping[str, Any]) -> bool:
         return False  # its wait already ran out: it is checking again by itself
 
 
-def wake_waiters(*, ledger: capacity.CapacityLedger, sfn: Any, freed: Mapping[str, int],
-                 skip: Mapping[str, int] | None = None) -> list[str]:
-    """Wake the first runs in line that accept each freed type, as many as instances were freed
-    (after `skip` instances' worth of runs, when the line moved up instead)."""
+def wake_waiters(*, ledger: capacity.CapacityLedger, sfn: Any, freed: Mapping[str, int]) -> list[str]:
+    """Wake the first runs in line that accept each freed type, as many as instances were freed."""
     now = int(time.time())
-    line = ledger.queue(now)
     woken: list[str] = []
     chosen: set[str] = set()
     for instance_type, count in freed.items():
-        passed = 0
-        for waiter in line:
+        for waiter in ledger.line(now):
             if count <= 0:
                 break
-            if waiter.holder in chosen or instance_type not in waiter.instance_types:
-                continue
-            if passed < (skip or {}).get(instance_type, 0):
-                passed += waiter.instances
-                continue
-            chosen.add(waiter.holder)
-            count -= waiter.instances
-            # A waiter without a token is between its check and parking: it sees the new version and wakes itself.
-            if waiter.task_token and ledger.take_token(holder=waiter.holder, task_token=waiter.task_token):
+            if waiter.holder in chosen or waiter.woken or instance_type not in waiter.instance_types:
+                continue  # woken already (by another release): it is on its way to another slot
+            if waiter.task_token:
+                if not ledger.take_token(holder=waiter.holder, task_token=waiter.task_token):
+                    continue  # another release claimed it a moment ago
                 if _wake(sfn, waiter.task_token, {"woken_by": f"capacity of {instance_type} changed", "at": now}):
                     woken.append(waiter.run_id)
+                # else its wait had just run out: it is checking again by itself
+            # Without a token it is between its check and parking: parking sees the new version and wakes it.
+            chosen.add(waiter.holder)
+            count -= waiter.instances
     return woken
 
 

@@ -49,12 +49,20 @@ def reset() -> None:
     """Forget cached settings and clients (the offline harness calls this between runs)."""
     settings.cache_clear()
     client.cache_clear()
+    _dynamodb.cache_clear()
     capacity.clear_quota_cache()
 
 
+@lru_cache(maxsize=1)
+def _dynamodb() -> Any:
+    # Built once per container and reused across invocations, like the clients: creating a
+    # resource loads its model (tens of milliseconds per call otherwise).
+    return boto3.resource("dynamodb")
+
+
 def registry() -> runs.RunRegistry:
-    return runs.RunRegistry(boto3.resource("dynamodb").Table(resources().runs_table))
+    return runs.RunRegistry(_dynamodb().Table(resources().runs_table))
 
 
 def ledger() -> capacity.CapacityLedger:
-    return capacity.CapacityLedger(boto3.resource("dynamodb").Table(resources().capacity_table))
+    return capacity.CapacityLedger(_dynamodb().Table(resources().capacity_table))

@@ -187,8 +187,8 @@ def _create(aws: EmbeddedAws, kind: str, logical: str, props: dict[str, Any], ph
             boto3.client("s3", region_name=region).put_bucket_notification_configuration(
                 Bucket=props["BucketName"], NotificationConfiguration={"EventBridgeConfiguration": {}})
     elif kind == "AWS::DynamoDB::Table":
-        kwargs = {k: props[k] for k in ("KeySchema", "AttributeDefinitions", "BillingMode", "GlobalSecondaryIndexes")
-                  if k in props}
+        kwargs = {k: props[k] for k in ("KeySchema", "AttributeDefinitions", "BillingMode", "GlobalSecondaryIndexes",
+                                        "LocalSecondaryIndexes") if k in props}
         boto3.client("dynamodb", region_name=region).create_table(TableName=physical.ref, **kwargs)
         if logical.startswith("RegistryRuns"):
             out.runs_table = physical.ref

@@ -83,7 +83,8 @@ class OfflineJudgeflow:
         return self.client("stepfunctions").list_executions(stateMachineArn=self.d.state_machine_arn)["executions"]
 
     def wait_for(self, count: int = 1, timeout: float = 60) -> list[ExecutionResult]:
-        """Wait until at least `count` executions exist and all are finished."""
+        """Wait until at least `count` executions exist and all are finished (and the events they
+        raised have been delivered)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             executions = self.executions()
@@ -93,6 +94,7 @@ class OfflineJudgeflow:
         else:
             states = [(e.get("name"), e["status"]) for e in self.executions()]
             raise TimeoutError(f"executions did not finish in {timeout} s: {states}; harness errors: {self.aws.errors}")
+        self.aws.wait_for_deliveries()  # e.g. the status-change rule's Lambda after an abort
         ordered = sorted(self.executions(), key=lambda e: e["startDate"])
         return [self.result(e["executionArn"]) for e in ordered]
 
@@ -137,7 +139,7 @@ class OfflineJudgeflow:
                 if item["holder"] != capacity.COUNTER_SORT_KEY and item["instance_type"] != capacity.QUEUE_PARTITION]
 
     def queue(self) -> list[dict[str, Any]]:
-        """Runs waiting in line for capacity, first in line first."""
+        """Runs waiting in line for capacity (expired places included), first in line first."""
         waiting = [item for item in self._capacity_items() if item["instance_type"] == capacity.QUEUE_PARTITION]
         return sorted(waiting, key=lambda item: (item["enqueued_at_ms"], item["holder"]))
 

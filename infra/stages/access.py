@@ -26,8 +26,11 @@ def use_key(key: kms.IKey) -> iam.PolicyStatement:
                                resources=[key.key_arn])
 
 
-def table_items(table: dynamodb.ITable, *actions: str, with_indexes: bool = False) -> iam.PolicyStatement:
+def table_items(table: dynamodb.ITable, *actions: str, with_indexes: bool = False,
+                index: str | None = None) -> iam.PolicyStatement:
     resources = [table.table_arn]
     if with_indexes:
         resources.append(f"{table.table_arn}/index/*")
+    if index:
+        resources.append(f"{table.table_arn}/index/{index}")
     return iam.PolicyStatement(actions=[f"dynamodb:{a}" for a in actions], resources=resources)

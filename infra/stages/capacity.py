@@ -9,6 +9,7 @@ from constructs import Construct
 from infra.stages import access
 from infra.stages.data import PipelineData
 from infra.stages.function import stage_function
+from judgeflow import capacity
 
 
 class CapacityStage(Construct):
@@ -29,7 +30,8 @@ class CapacityStage(Construct):
                                     resources=["*"]),
                 iam.PolicyStatement(actions=["sagemaker:DescribeTrainingJob"], resources=[training_jobs]),
                 # Reserve (transaction: Update + Put + Delete), keep a place in line, read versions.
-                access.table_items(data.capacity, "Query", "GetItem", "PutItem", "UpdateItem", "DeleteItem"),
+                access.table_items(data.capacity, "Query", "GetItem", "PutItem", "UpdateItem", "DeleteItem",
+                                   index=capacity.QUEUE_ORDER_INDEX),
                 access.table_items(data.runs, "UpdateItem"),
                 wake,
                 key,
@@ -42,7 +44,8 @@ class CapacityStage(Construct):
             statements=[access.table_items(data.capacity, "GetItem", "UpdateItem"), wake, key],
         )
         # Release: delete the reservation (transaction with a version bump), then wake the first in line.
-        releasing = access.table_items(data.capacity, "Query", "GetItem", "UpdateItem", "DeleteItem")
+        releasing = access.table_items(data.capacity, "Query", "GetItem", "UpdateItem", "DeleteItem",
+                                       index=capacity.QUEUE_ORDER_INDEX)
         self.release = stage_function(
             self, "Release", handler="lambdas.capacity.handler.release",
             description="judgeflow: release this execution's capacity reservation and wake the next run in line",

@@ -72,7 +72,7 @@ def test_abort_while_waiting_leaves_no_reservation_and_is_recorded(offline):
         (result,) = jf.wait_for(1)
 
         assert result.status == "ABORTED"
-        assert jf.reservations() == []
+        assert jf.reservations() == [] and jf.queue() == []  # no slot and no place in line left behind
         (record,) = jf.run_records()
         assert record["status"] == "ABORTED"
 

@@ -99,7 +99,25 @@ def test_parking_stores_the_token_or_wakes_at_once_if_capacity_changed_meanwhile
 
     release(deployed, "e1")  # bumps the version the wait decision saw
     assert deployed.invoke("CapacityStagePark", {**park, "task_token": "token-2"})["parked"] is False
-    assert "task_token" not in jf.queue()[0]  # claimed for the wake-up, so nobody wakes it twice
+    (waiter,) = jf.queue()
+    assert "task_token" not in waiter and waiter["woken_at"]  # claimed for the wake-up: nobody wakes it twice
+
+
+def test_each_freed_slot_wakes_a_different_run(deployed):
+    """Two releases at once: the second skips the run the first already woke and wakes the next."""
+    jf = deployed.jf
+    jf.aws.set_quota("ml.g5.12xlarge", 2)
+    acquire(deployed, "e1")
+    acquire(deployed, "e2")
+    for name in ("w1", "w2", "w3"):
+        waiting = acquire(deployed, name, run_id=f"jf-{name}")
+        deployed.invoke("CapacityStagePark", {"run_id": f"jf-{name}", "execution_arn": ARN + name, "plan": PLAN,
+                                              "capacity": waiting, "task_token": f"token-{name}"})
+    release(deployed, "e1")
+    release(deployed, "e2")
+    line = {item["run_id"]: item for item in jf.queue()}
+    assert {run for run, item in line.items() if "woken_at" in item} == {"jf-w1", "jf-w2"}
+    assert line["jf-w3"]["task_token"] == "token-w3"  # still parked: no slot for it yet
 
 
 def test_release_and_abort_take_the_run_out_of_line(deployed):
