@@ -68,6 +68,9 @@ def test_waiting_runs_are_served_first_come_first_served(deployed):
     assert not e2["acquired"] and not e3["acquired"]
     assert [item["run_id"] for item in jf.queue()] == ["jf-e2", "jf-e3"]
     assert "1 wanted by runs ahead in line" in e3["reason"] and e3["queued_ahead"] == 1
+    # The first in line re-checks on the backoff; the run behind it sleeps until woken (safety net 20 x 180 s).
+    assert 48 <= e2["wait_seconds"] <= 72
+    assert 2880 <= e3["wait_seconds"] <= 4320
     release(deployed, "e1")
 
     # The newer run checks first after the release: the slot is kept for the run ahead of it.
