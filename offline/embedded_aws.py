@@ -123,6 +123,7 @@ class EmulatorBehaviour:
     error_items: tuple[int, ...] = ()  # staged item indexes reported as inference errors
     hold_jobs: tuple[str, ...] = ()  # job name prefixes kept InProgress until finish_held_job()
     capacity_errors: dict[str, int] = field(default_factory=dict)  # instance type -> next N jobs fail so
+    job_gate: threading.Event | None = None  # when given, jobs run only once it is set (to line runs up)
 
 
 class LambdaContext:
@@ -500,6 +501,8 @@ class EmbeddedAws:
     def _run_job(self, job: Any) -> None:
         from judgeflow import emulator
 
+        if self.emulator.job_gate is not None:
+            self.emulator.job_gate.wait(timeout=120)
         time.sleep(self.emulator.duration_seconds)
         try:
             failure = next((reason for prefix, reason in self.emulator.fail_jobs.items()

@@ -142,7 +142,9 @@ def _wait_until_holding_or_queued(jf, dataset_key: str, timeout: float = 20) -> 
 def test_waiting_runs_start_in_arrival_order_as_soon_as_a_release_wakes_them(offline):
     # Waits of 60 s scaled by 0.2 time out after ~12 s, far beyond a 1.5 s job: only a wake-up
     # on release can start the next run in time.
-    with offline(wait_scale=0.2, emulator=EmulatorBehaviour(duration_seconds=1.5)) as jf:
+    first_job_may_run = threading.Event()  # holds the first job until both other runs stand in line
+    behaviour = EmulatorBehaviour(duration_seconds=1.5, job_gate=first_job_may_run)
+    with offline(wait_scale=0.2, emulator=behaviour) as jf:
         arrivals = []
         for index in range(3):
             arrivals.append(jf.drop(f"in-line-{index}.jsonl", sample_dataset(),
@@ -150,6 +152,7 @@ def test_waiting_runs_start_in_arrival_order_as_soon_as_a_release_wakes_them(off
             _wait_until_holding_or_queued(jf, arrivals[-1])  # the next run arrives after this one
         queued = [item["run_id"] for item in jf.queue()]
         started = time.time()
+        first_job_may_run.set()
         results = jf.wait_for(3, timeout=60)
         elapsed = time.time() - started
 
