@@ -96,8 +96,8 @@ class RunWorkflow(Construct):
             self, "Wait for capacity", lambda_function=capacity.park,
             integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
             payload=sfn.TaskInput.from_object({
-                "task_token": sfn.JsonPath.task_token, "run_id.$": "$.run.run_id", "plan.$": "$.plan",
-                "capacity.$": "$.capacity", **EXECUTION}),
+                "task_token": sfn.JsonPath.task_token, "run_id.$": "$.run.run_id", "capacity.$": "$.capacity",
+                **EXECUTION}),
             result_path="$.capacity.woken", task_timeout=sfn.Timeout.at("$.capacity.wait_seconds"),
             retry_on_service_exceptions=True,
             comment="In line for a slot. $.capacity.reason says which quota is full, how many runs are ahead "

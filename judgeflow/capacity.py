@@ -118,6 +118,11 @@ class Decision:
         }
 
 
+def waiter_expires_at(now: int, wait_seconds: int) -> int:
+    """When a place in line stops counting if its run neither checks again nor leaves."""
+    return now + wait_seconds + QUEUE_GRACE_SECONDS
+
+
 def next_wait_seconds(attempt: int, *, initial: int, maximum: int, rng: random.Random | None = None) -> int:
     """Exponential backoff with +-20% jitter, capped."""
     rng = rng or random.Random()
@@ -151,19 +156,19 @@ class CapacityLedger:
 
     table: Any  # boto3 DynamoDB Table resource
 
-    def _query(self, partition: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": "instance_type = :t",
-            "ExpressionAttributeValues": {":t": partition},
-            "ConsistentRead": True,
-        }
+    def _pages(self, **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
+        """The items of a Query, a page at a time."""
         while True:
             page = self.table.query(**kwargs)
-            items.extend(page.get("Items", []))
+            yield page.get("Items", [])
             if "LastEvaluatedKey" not in page:
-                return items
+                return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _query(self, partition: str) -> list[dict[str, Any]]:
+        return [item for page in self._pages(KeyConditionExpression="instance_type = :t",
+                                             ExpressionAttributeValues={":t": partition}, ConsistentRead=True)
+                for item in page]
 
     def live_reservations(self, instance_type: str, now: int) -> tuple[int, list[dict[str, Any]]]:
         version = 0
@@ -261,15 +266,8 @@ class CapacityLedger:
         if accepting is not None:
             live += " AND contains(instance_types, :t)"
             values[":t"] = accepting
-        kwargs: dict[str, Any] = {"IndexName": QUEUE_ORDER_INDEX, "ConsistentRead": True,
-                                  "KeyConditionExpression": key_condition, "FilterExpression": live,
-                                  "ExpressionAttributeValues": values, **query_args}
-        while True:
-            page = self.table.query(**kwargs)
-            yield page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self._pages(IndexName=QUEUE_ORDER_INDEX, ConsistentRead=True, KeyConditionExpression=key_condition,
+                           FilterExpression=live, ExpressionAttributeValues=values, **query_args)
 
     def line(self, now: int, page_size: int = 25) -> Iterator[Waiter]:
         """Live waiters, first in line first, read a page at a time (a release needs only the first few)."""
@@ -289,20 +287,29 @@ class CapacityLedger:
         return ahead
 
     def join_queue(self, *, holder: str, run_id: str, instance_types: list[str], instances: int, enqueued_at_ms: int,
-                   expires_at: int, task_token: str | None = None) -> None:
-        """Take (or keep) a place in line; the first enqueue time wins, so re-checks keep the place.
-        With `task_token` the run is parked; without, it is between a check and parking."""
-        names = {"#e": "enqueued_at_ms", "#x": "expires_at", "#t": "instance_types", "#i": "instances",
-                 "#r": "run_id", "#w": "woken_at"}
-        values: dict[str, Any] = {":e": enqueued_at_ms, ":x": expires_at, ":t": list(instance_types),
-                                  ":i": instances, ":r": run_id}
-        expression = "SET #e = if_not_exists(#e, :e), #x = :x, #t = :t, #i = :i, #r = :r"
-        if task_token:
-            names["#k"], values[":k"] = "task_token", task_token
-            expression += ", #k = :k"
-        expression += " REMOVE #w"
-        self.table.update_item(Key={"instance_type": QUEUE_PARTITION, "holder": holder}, UpdateExpression=expression,
-                               ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+                   expires_at: int) -> None:
+        """Take (or keep) a place in line, between a check and parking; the first enqueue time
+        wins, so re-checks keep the place."""
+        self.table.update_item(
+            Key={"instance_type": QUEUE_PARTITION, "holder": holder},
+            UpdateExpression="SET #e = if_not_exists(#e, :e), #x = :x, #t = :t, #i = :i, #r = :r REMOVE #w, #k",
+            ExpressionAttributeNames={"#e": "enqueued_at_ms", "#x": "expires_at", "#t": "instance_types",
+                                      "#i": "instances", "#r": "run_id", "#w": "woken_at", "#k": "task_token"},
+            ExpressionAttributeValues={":e": enqueued_at_ms, ":x": expires_at, ":t": list(instance_types),
+                                       ":i": instances, ":r": run_id})
+
+    def park(self, *, holder: str, task_token: str, expires_at: int) -> bool:
+        """Store the token of a run that joined the line. False if it has no place in line any
+        more (taken out by an abort or a release meanwhile): parking must not put it back."""
+        client = self.table.meta.client
+        try:
+            self.table.update_item(
+                Key={"instance_type": QUEUE_PARTITION, "holder": holder},
+                UpdateExpression="SET task_token = :k, expires_at = :x", ConditionExpression="attribute_exists(holder)",
+                ExpressionAttributeValues={":k": task_token, ":x": expires_at})
+            return True
+        except client.exceptions.ConditionalCheckFailedException:
+            return False
 
     def take_token(self, *, holder: str, task_token: str) -> bool:
         """Claim a parked waiter's token so that only one release (or the waiter itself) wakes it."""

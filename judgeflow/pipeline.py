@@ -185,13 +185,18 @@ def store_results_token(*, registry: runs.RunRegistry, sfn: Any, run_id: str, ta
     return {"run_id": run_id, "waiting": not item.get("results_done")}
 
 
+def _task_gone(sfn: Any) -> tuple[type[Exception], ...]:
+    """What SendTask* raises when the waiting task already ended (timed out, stopped, completed)."""
+    return sfn.exceptions.TaskTimedOut, sfn.exceptions.InvalidToken, sfn.exceptions.TaskDoesNotExist
+
+
 def _complete_token(sfn: Any, task_token: str, item: Mapping[str, Any]) -> None:
     try:
         if item.get("status") == runs.FAILED:
             sfn.send_task_failure(taskToken=task_token, error="ResultsFailed", cause=item.get("reason", "")[:32000])
         else:
             sfn.send_task_success(taskToken=task_token, output=item["results_summary"])
-    except (sfn.exceptions.TaskTimedOut, sfn.exceptions.InvalidToken, sfn.exceptions.TaskDoesNotExist):
+    except _task_gone(sfn):
         pass  # the other side already completed it, or the execution ended
 
 
@@ -309,22 +314,24 @@ def acquire_capacity(*, ledger: capacity.CapacityLedger, quotas_client: Any, sag
         timespec="seconds")
     ledger.join_queue(holder=execution_arn, run_id=run_id, instance_types=order or plan["instance_order"],
                       instances=int(plan["instances"]), enqueued_at_ms=queued_at_ms,
-                      expires_at=int(now) + decision.wait_seconds + capacity.QUEUE_GRACE_SECONDS)
+                      expires_at=capacity.waiter_expires_at(int(now), decision.wait_seconds))
     return out
 
 
 def park_waiter(*, ledger: capacity.CapacityLedger, sfn: Any, run_id: str, execution_arn: str, task_token: str,
-                state: Mapping[str, Any], plan: Mapping[str, Any]) -> dict[str, Any]:
-    """Park a waiting execution with its task token; a release wakes it (`wake_waiters`).
+                state: Mapping[str, Any]) -> dict[str, Any]:
+    """Park a waiting execution (its check put it in line) with its task token; a release wakes it
+    (`wake_waiters`).
 
-    If the ledger changed since the check that decided to wait (a release may have come in
-    between and found no token to wake), wake at once instead of sleeping through it.
+    Wake at once instead of sleeping through it if the ledger changed since the check that decided
+    to wait (a release may have come in between and found no token to wake), or if the run has no
+    place in line any more (its next check puts it back, unless its execution has ended).
     """
     now = int(time.time())
-    types = [t for t in plan["instance_order"] if t not in state.get("avoid", [])] or list(plan["instance_order"])
-    ledger.join_queue(holder=execution_arn, run_id=run_id, instance_types=types, instances=int(plan["instances"]),
-                      enqueued_at_ms=int(state.get("queued_at_ms") or now * 1000), task_token=task_token,
-                      expires_at=now + int(state.get("wait_seconds", 0)) + capacity.QUEUE_GRACE_SECONDS)
+    if not ledger.park(holder=execution_arn, task_token=task_token,
+                       expires_at=capacity.waiter_expires_at(now, int(state.get("wait_seconds", 0)))):
+        _wake(sfn, task_token, {"woken_by": "no place in line when parking", "at": now})
+        return {"run_id": run_id, "parked": False}
     seen = {t: int(v) for t, v in (state.get("versions") or {}).items()}
     changed = ledger.versions(seen) != seen if seen else False
     if changed and ledger.take_token(holder=execution_arn, task_token=task_token):
@@ -336,7 +343,7 @@ def _wake(sfn: Any, task_token: str, output: Mapping[str, Any]) -> bool:
     try:
         sfn.send_task_success(taskToken=task_token, output=json.dumps(output))
         return True
-    except (sfn.exceptions.TaskTimedOut, sfn.exceptions.InvalidToken, sfn.exceptions.TaskDoesNotExist):
+    except _task_gone(sfn):
         return False  # its wait already ran out: it is checking again by itself
 
 

@@ -402,7 +402,6 @@ class EmbeddedAws:
     # --- 8. StopExecution -> EventBridge status change ------------------------------------------------
     def _patch_stop_execution(self) -> None:
         from moto.stepfunctions.models import StepFunctionBackend
-
         from moto.stepfunctions.parser.asl.eval.environment import Environment
         from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 

@@ -34,8 +34,7 @@ def park(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(run_id=event["run_id"])
     result = pipeline.park_waiter(
         ledger=runtime.ledger(), sfn=runtime.client("stepfunctions"), run_id=event["run_id"],
-        execution_arn=event["execution_arn"], task_token=event["task_token"], state=event["capacity"],
-        plan=event["plan"])
+        execution_arn=event["execution_arn"], task_token=event["task_token"], state=event["capacity"])
     logger.info("waiting in line", extra={"reason": event["capacity"].get("reason"), **result})
     return result
 

@@ -95,7 +95,7 @@ def test_parking_stores_the_token_or_wakes_at_once_if_capacity_changed_meanwhile
     jf = deployed.jf
     acquire(deployed, "e1")
     waiting = acquire(deployed, "e2", run_id="jf-e2")
-    park = {"run_id": "jf-e2", "execution_arn": ARN + "e2", "plan": PLAN, "capacity": waiting}
+    park = {"run_id": "jf-e2", "execution_arn": ARN + "e2", "capacity": waiting}
     assert deployed.invoke("CapacityStagePark", {**park, "task_token": "token-1"}) == {"run_id": "jf-e2",
                                                                                         "parked": True}
     assert jf.queue()[0]["task_token"] == "token-1"
@@ -106,6 +106,18 @@ def test_parking_stores_the_token_or_wakes_at_once_if_capacity_changed_meanwhile
     assert "task_token" not in waiter and waiter["woken_at"]  # claimed for the wake-up: nobody wakes it twice
 
 
+def test_parking_after_leaving_the_line_does_not_put_the_run_back(deployed):
+    """E.g. the execution was stopped while its park call ran: no stale place may block the line."""
+    jf = deployed.jf
+    acquire(deployed, "e1")
+    waiting = acquire(deployed, "e2", run_id="jf-e2")
+    release(deployed, "e2")  # what the status-change rule does for a stopped execution
+    parked = deployed.invoke("CapacityStagePark", {"run_id": "jf-e2", "execution_arn": ARN + "e2",
+                                                   "capacity": waiting, "task_token": "token-late"})
+    assert parked == {"run_id": "jf-e2", "parked": False}
+    assert jf.queue() == []
+
+
 def test_each_freed_slot_wakes_a_different_run(deployed):
     """Two releases at once: the second skips the run the first already woke and wakes the next."""
     jf = deployed.jf
@@ -114,7 +126,7 @@ def test_each_freed_slot_wakes_a_different_run(deployed):
     acquire(deployed, "e2")
     for name in ("w1", "w2", "w3"):
         waiting = acquire(deployed, name, run_id=f"jf-{name}")
-        deployed.invoke("CapacityStagePark", {"run_id": f"jf-{name}", "execution_arn": ARN + name, "plan": PLAN,
+        deployed.invoke("CapacityStagePark", {"run_id": f"jf-{name}", "execution_arn": ARN + name,
                                               "capacity": waiting, "task_token": f"token-{name}"})
     release(deployed, "e1")
     release(deployed, "e2")
