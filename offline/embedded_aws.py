@@ -21,7 +21,11 @@ it run judgeflow's synthesized state machine unchanged. Every patch lives here, 
 6. SageMaker training jobs start InProgress and are run by the local Nova emulator (a worker
    thread per job), which enforces the seeded quota like CreateTrainingJob does on AWS.
 
-Patches touch moto internals: the version pin and tests/test_embedded_aws.py guard them.
+`stop()` first stops executions still running and joins every execution thread started since
+`start()`, so no execution outlives the harness (moto's threads are daemons that would otherwise
+go on calling services after the mock is gone).
+
+Patches touch moto internals: the exact version pin and the e2e tests guard them.
 """
 
 from __future__ import annotations
@@ -165,6 +169,7 @@ class EmbeddedAws:
         self._undo: list[Callable[[], None]] = []
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._saved_env: dict[str, str | None] = {}
+        self._first_execution_thread = 0  # index into moto's list of execution threads
 
     # --- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> "EmbeddedAws":
@@ -182,7 +187,10 @@ class EmbeddedAws:
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value
         self._mock.start()
+        from moto.stepfunctions.parser.utils import TMP_THREADS
         from judgeflow import runtime
+
+        self._first_execution_thread = len(TMP_THREADS)
 
         runtime.reset()  # a new deployment: settings, clients and caches of the previous one are stale
         self._patch_lambda_invoke()
@@ -195,6 +203,7 @@ class EmbeddedAws:
         self._patch_stop_execution()
 
     def stop(self) -> None:
+        self._end_executions()
         self.wait_for_jobs()
         self.wait_for_deliveries()
         for undo in reversed(self._undo):
@@ -206,6 +215,21 @@ class EmbeddedAws:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+    def _end_executions(self, timeout: float = 30) -> None:
+        """No execution outlives the harness: stop those still running (as an operator would) and
+        join every execution thread started here, so none calls a service after the mock is gone."""
+        from moto.stepfunctions.parser.utils import TMP_THREADS
+        from moto.stepfunctions.responses import get_backend
+
+        backend = get_backend(ACCOUNT_ID, self.region)  # the executing (parser) backend
+        for machine in list(backend.state_machines):
+            for execution in list(machine.executions):
+                if execution.status == "RUNNING":
+                    backend.stop_execution(execution.execution_arn)
+        deadline = time.time() + timeout
+        for thread in TMP_THREADS[self._first_execution_thread:]:
+            thread.join(max(0.0, deadline - time.time()))
 
     def finish_held_job(self, name: str) -> None:
         job = self.held_jobs.pop(name)

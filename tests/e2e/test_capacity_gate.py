@@ -140,21 +140,20 @@ def _wait_until_holding_or_queued(jf, dataset_key: str, timeout: float = 20) -> 
 
 
 def test_waiting_runs_start_in_arrival_order_as_soon_as_a_release_wakes_them(offline):
-    # Waits of 60 s scaled by 0.2 time out after ~12 s, far beyond a 1.5 s job: only a wake-up
-    # on release can start the next run in time.
+    # The first in line re-checks after 60 s x 0.5 = 30 s, far beyond a 1.5 s job: a run that starts
+    # without a timed-out wait was started by a wake-up on release. No wall-clock bound here: a
+    # loaded CI machine must not fail it (speed is measured by benchmarks/bench_capacity.py).
     first_job_may_run = threading.Event()  # holds the first job until both other runs stand in line
     behaviour = EmulatorBehaviour(duration_seconds=1.5, job_gate=first_job_may_run)
-    with offline(wait_scale=0.2, emulator=behaviour) as jf:
+    with offline(wait_scale=0.5, emulator=behaviour) as jf:
         arrivals = []
         for index in range(3):
             arrivals.append(jf.drop(f"in-line-{index}.jsonl", sample_dataset(),
                                     {"model-b": f"candidate-{index}", "instance-types": "ml.g5.12xlarge"}))
             _wait_until_holding_or_queued(jf, arrivals[-1])  # the next run arrives after this one
         queued = [item["run_id"] for item in jf.queue()]
-        started = time.time()
         first_job_may_run.set()
-        results = jf.wait_for(3, timeout=60)
-        elapsed = time.time() - started
+        results = jf.wait_for(3, timeout=120)
 
         assert [r.status for r in results] == ["SUCCEEDED"] * 3, [r.cause for r in results]
         records = {r["run_id"]: r for r in jf.run_records()}
@@ -167,5 +166,16 @@ def test_waiting_runs_start_in_arrival_order_as_soon_as_a_release_wakes_them(off
         checks = [c["capacity"] for r in results for c in _task_inputs(jf, r.arn, "Check capacity")]
         assert not any("timed_out" in c for c in checks)  # every wait ended by a wake-up
         assert sum("woken" in c for c in checks) >= 2
-        assert elapsed < 3 * 1.5 + 6  # three jobs back to back, not three jobs plus backoff waits
         assert jf.reservations() == [] and jf.queue() == []
+
+
+def test_a_run_still_going_when_the_harness_closes_is_stopped_and_its_thread_joined(offline):
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    first_thread = len(TMP_THREADS)
+    with offline(wait_scale=0.05, emulator=EmulatorBehaviour(hold_jobs=("other-",))) as jf:
+        _start_external_job(jf, "other-team-job")
+        jf.drop("left-waiting.jsonl", sample_dataset(), {"instance-types": "ml.g5.12xlarge"})
+        _wait_for_step(jf, "Wait for capacity")
+    # Nothing of that run may go on calling services once the embedded AWS is gone.
+    assert not [t for t in TMP_THREADS[first_thread:] if t.is_alive()]
