@@ -31,7 +31,9 @@ class PipBundler:
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_kwargs) -> bool:
         command = [
-            sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",
+            # --no-warn-conflicts: the target folder is the whole Lambda environment; what else is
+            # installed beside the CDK app does not matter to it.
+            sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--no-warn-conflicts",
             "--platform", "manylinux2014_x86_64", "--implementation", "cp",
             "--python-version", RUNTIME_PYTHON_VERSION, "--only-binary=:all:",
             "--target", output_dir, "-r", str(REPO_ROOT / "lambdas" / "requirements.txt"),

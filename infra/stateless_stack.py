@@ -10,6 +10,7 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
@@ -34,6 +35,8 @@ from judgeflow.settings import (
     ENV_SETTINGS_JSON,
     ENV_TOPIC_ARN,
     ENV_WORK_BUCKET,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
     Settings,
 )
 
@@ -139,16 +142,19 @@ class StatelessStack(Stack):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         failed_runs.add_alarm_action(alarm_action)
-        lambda_errors = []
-        for name, function in (("Validate", self.validate.function), ("Results", self.results.function),
-                               ("CapacityAcquire", self.capacity.acquire)):
+        # Every stage function alarms on errors: a failing release or status-change handler would
+        # otherwise only show as a slot held until its reservation expires.
+        lambda_errors, error_alarms = [], []
+        for name, function in self._stage_functions():
+            errors = function.metric_errors(period=Duration.minutes(5))
             alarm = cloudwatch.Alarm(
-                self, f"{name}Errors", metric=function.metric_errors(period=Duration.minutes(5)), threshold=1,
-                evaluation_periods=1, alarm_description=f"judgeflow {name} Lambda raised errors",
+                self, f"{name}Errors", metric=errors, threshold=1, evaluation_periods=1,
+                alarm_description=f"judgeflow {name} Lambda raised errors",
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
             alarm.add_alarm_action(alarm_action)
-            lambda_errors.append(function.metric_errors(period=Duration.minutes(5)))
+            lambda_errors.append(errors.with_(label=name))
+            error_alarms.append(alarm)
         undelivered = cloudwatch.Alarm(
             self, "EventsUndelivered", metric=dead_letters.metric_approximate_number_of_messages_visible(),
             threshold=1, evaluation_periods=1, alarm_description="Trigger events could not be delivered",
@@ -159,10 +165,33 @@ class StatelessStack(Stack):
         dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Runs", left=[state_machine.metric_started(), state_machine.metric_succeeded(),
                                                        state_machine.metric_failed(), state_machine.metric_aborted()]),
+            cloudwatch.GraphWidget(title="Capacity checks: slots reserved vs runs told to wait",
+                                   left=[_judgeflow_metric("CapacityReserved"), _judgeflow_metric("CapacityWaits")]),
+            cloudwatch.GraphWidget(title="Datasets and results", left=[_judgeflow_metric(name) for name in (
+                "DatasetsAccepted", "DatasetsRejected", "RunsSucceeded", "RunsUnreliable", "RunsFailed")]),
+        )
+        dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Lambda errors", left=lambda_errors),
-            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=[failed_runs, undelivered]),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=[failed_runs, undelivered, *error_alarms]),
         )
 
+    def _stage_functions(self) -> list[tuple[str, lambda_.Function]]:
+        """(name, function) for every Lambda of every stage, e.g. ("CapacityRelease", ...)."""
+        stages = (self.validate, self.registry, self.stage, self.plan, self.capacity, self.results)
+        named = []
+        for stage in stages:
+            prefix = stage.node.id.removesuffix("Stage") or stage.node.id
+            for construct in stage.node.find_all():
+                if isinstance(construct, lambda_.Function):
+                    suffix = construct.node.id
+                    named.append((suffix if suffix.startswith(prefix) else prefix + suffix, construct))
+        return named
+
+
+def _judgeflow_metric(name: str) -> cloudwatch.Metric:
+    """A count the handlers emit through Powertools (namespace and `service` dimension)."""
+    return cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=name, dimensions_map={"service": SERVICE_NAME},
+                             statistic="Sum", period=Duration.minutes(5))
 
 def _colon():
     from aws_cdk import ArnFormat

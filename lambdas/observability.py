@@ -2,6 +2,8 @@
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
-logger = Logger(service="judgeflow")
-tracer = Tracer(service="judgeflow")
-metrics = Metrics(namespace="judgeflow", service="judgeflow")
+from judgeflow.settings import METRICS_NAMESPACE, SERVICE_NAME
+
+logger = Logger(service=SERVICE_NAME)
+tracer = Tracer(service=SERVICE_NAME)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
