@@ -30,6 +30,9 @@ QUEUE_GRACE_SECONDS = 300
 # backoff maxima as a safety net.
 FAR_BACK_WAIT_FACTOR = 20
 _QUOTA_CACHE_SECONDS = 60
+# A release whose transaction DynamoDB cancels for a conflicting write in flight (on the shared
+# version item) is tried again this many times, with a short jittered pause, before it fails.
+RELEASE_ATTEMPTS = 5
 _quota_cache: dict[tuple[str, str], tuple[float, float | None]] = {}
 
 
@@ -241,15 +244,21 @@ class CapacityLedger:
             held = self.table.get_item(Key=key, ConsistentRead=True).get("Item")
             if not held:
                 continue
-            try:
-                client.transact_write_items(TransactItems=[
-                    {"Delete": {"TableName": self.table.name, "Key": key,
-                                "ConditionExpression": "attribute_exists(holder)"}},
-                    self._bump(instance_type),
-                ])
-                released[instance_type] = int(held.get("instances", 1))
-            except client.exceptions.TransactionCanceledException:
-                pass  # released concurrently (a retry, or the status-change rule): idempotent
+            for attempt in range(RELEASE_ATTEMPTS):
+                try:
+                    client.transact_write_items(TransactItems=[
+                        {"Delete": {"TableName": self.table.name, "Key": key,
+                                    "ConditionExpression": "attribute_exists(holder)"}},
+                        self._bump(instance_type),
+                    ])
+                    released[instance_type] = int(held.get("instances", 1))
+                    break
+                except client.exceptions.TransactionCanceledException as cancelled:
+                    if _cancellation_codes(cancelled)[:1] == ["ConditionalCheckFailed"]:
+                        break  # released concurrently (a retry, or the status-change rule): idempotent
+                    if attempt == RELEASE_ATTEMPTS - 1:
+                        raise  # still conflicting: fail loudly rather than leave the slot held
+                    time.sleep(random.uniform(0.05, 0.1) * 2 ** attempt)
         self.leave_queue(holder)
         return released
 
@@ -425,3 +434,9 @@ def wait_decision(situation: str, *, quotas: dict[str, Any], hint_type: str, reg
             + increase_hint(hint_type, region)))
     return Decision(False, None, wait_seconds=wait, quotas=quotas, versions=versions or {},
                     reason=f"{situation}; next check in {wait} s, or sooner when a run releases capacity.")
+
+
+def _cancellation_codes(cancelled: Exception) -> list[str]:
+    """Why DynamoDB cancelled a transaction, one code per item in request order
+    ("ConditionalCheckFailed", "TransactionConflict", "None", ...)."""
+    return [reason.get("Code", "None") for reason in getattr(cancelled, "response", {}).get("CancellationReasons", [])]

@@ -144,6 +144,40 @@ def test_release_and_abort_take_the_run_out_of_line(deployed):
     assert jf.queue() == []
 
 
+def _ledger(jf) -> capacity.CapacityLedger:
+    return capacity.CapacityLedger(boto3.resource("dynamodb", region_name=jf.aws.region).Table(jf.d.capacity_table))
+
+
+def test_release_tries_again_when_a_concurrent_transaction_conflicts(deployed):
+    jf = deployed.jf
+    acquire(deployed, "e1")
+    ledger = _ledger(jf)
+    client, real_transact, calls = ledger.table.meta.client, ledger.table.meta.client.transact_write_items, []
+
+    def conflicting_once(**request):
+        calls.append(request)
+        if len(calls) == 1:  # DynamoDB cancels when another transaction holds the version item
+            raise client.exceptions.TransactionCanceledException(
+                {"Error": {"Code": "TransactionCanceledException", "Message": "[None, TransactionConflict]"},
+                 "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}]}, "TransactWriteItems")
+        return real_transact(**request)
+
+    client.transact_write_items = conflicting_once
+    assert ledger.release(holder=ARN + "e1", instance_types=PLAN["instance_order"]) == {"ml.g5.12xlarge": 1}
+    assert len(calls) == 2 and jf.reservations() == []  # the slot is not left held until it expires
+
+
+def test_release_of_a_slot_already_released_meanwhile_is_a_no_op(deployed):
+    jf = deployed.jf
+    acquire(deployed, "e1")
+    ledger = _ledger(jf)
+    (held,) = jf.reservations()
+    release(deployed, "e1")
+    # A stale read (the other release landed after it): DynamoDB's own condition failure decides.
+    ledger.table.get_item = lambda **_: {"Item": held}
+    assert ledger.release(holder=ARN + "e1", instance_types=["ml.g5.12xlarge"]) == {}
+
+
 def test_aborted_execution_releases_and_is_recorded(deployed):
     jf = deployed.jf
     acquire(deployed, "aborted", run_id="jf-aborted")
@@ -163,7 +197,7 @@ def test_concurrent_reservations_never_exceed_the_quota(deployed):
     """Eight threads race for two slots through the ledger's conditional writes."""
     jf = deployed.jf
     jf.aws.set_quota("ml.g5.12xlarge", 2)
-    ledger = capacity.CapacityLedger(boto3.resource("dynamodb", region_name=jf.aws.region).Table(jf.d.capacity_table))
+    ledger = _ledger(jf)
     quotas, sagemaker = jf.client("service-quotas"), jf.client("sagemaker")
     start, outcomes = threading.Barrier(8), []
 
