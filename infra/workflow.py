@@ -36,6 +36,17 @@ def _invoke(scope: Construct, name: str, function: lambda_.IFunction, payload: d
     )
 
 
+# DynamoDB refuses a write that meets another transaction in flight on the same item (the capacity
+# ledger's version and queue items are shared by every run); the capacity handlers are safe to run
+# again, so the state retries them instead of failing the run.
+LEDGER_CONFLICTS = ["TransactionConflictException", "TransactionCanceledException"]
+
+
+def _retry_ledger_conflicts(task: sfn.TaskStateBase) -> sfn.TaskStateBase:
+    return task.add_retry(errors=LEDGER_CONFLICTS, interval=Duration.seconds(1), max_attempts=4,
+                          backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+
+
 EXECUTION = {"execution_arn.$": "$$.Execution.Id", "execution_name.$": "$$.Execution.Name"}
 
 
@@ -150,6 +161,9 @@ class RunWorkflow(Construct):
             .when(sfn.Condition.string_matches("$.error.Cause", "*CapacityError*"), note_unavailable)
             .otherwise(record_failure)
         )
+        for capacity_task in (acquire, wait, release_after_refusal, release_after_success, release_after_failure,
+                              release_after_job_failure):
+            _retry_ledger_conflicts(capacity_task)
         run_judge.add_catch(release_after_refusal, errors=["SageMaker.ResourceLimitExceededException"],
                             result_path="$.capacity.refused")
         run_judge.add_catch(release_after_job_failure, errors=["States.TaskFailed"], result_path="$.error")

@@ -179,3 +179,29 @@ def test_a_run_still_going_when_the_harness_closes_is_stopped_and_its_thread_joi
         _wait_for_step(jf, "Wait for capacity")
     # Nothing of that run may go on calling services once the embedded AWS is gone.
     assert not [t for t in TMP_THREADS[first_thread:] if t.is_alive()]
+
+
+def test_a_release_meeting_a_concurrent_dynamodb_transaction_is_retried_and_the_run_succeeds(offline, monkeypatch):
+    from judgeflow import capacity
+
+    real_leave_queue, conflicts = capacity.CapacityLedger.leave_queue, []
+
+    def conflicting_once(ledger, holder):
+        if not conflicts:  # the first release of the run meets another run's transaction on its queue item
+            client = ledger.table.meta.client
+            conflicts.append(holder)
+            raise client.exceptions.TransactionConflictException(
+                {"Error": {"Code": "TransactionConflictException", "Message": "Transaction is ongoing"}},
+                "DeleteItem")
+        return real_leave_queue(ledger, holder)
+
+    monkeypatch.setattr(capacity.CapacityLedger, "leave_queue", conflicting_once)
+    with offline() as jf:
+        jf.drop("conflict.jsonl", sample_dataset())
+        (result,) = jf.wait_for(1)
+
+        assert result.status == "SUCCEEDED", result.cause
+        assert len(conflicts) == 1 and jf.reservations() == [] and jf.queue() == []
+        failures = [e["lambdaFunctionFailedEventDetails"] for e in jf._history(result.arn)
+                    if e["type"] == "LambdaFunctionFailed"]
+        assert [f["error"] for f in failures] == ["TransactionConflictException"]  # failed once, then retried

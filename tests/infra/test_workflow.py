@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from infra.workflow import TRAINING_JOB_FIELDS
+from infra.workflow import LEDGER_CONFLICTS, TRAINING_JOB_FIELDS
 
 
 def _successors(state: dict[str, Any]) -> set[str]:
@@ -60,6 +60,17 @@ def test_waiting_runs_park_until_woken_or_their_wait_runs_out(state_machine_defi
     catches = [(c["ErrorEquals"], c["Next"], c["ResultPath"]) for c in wait["Catch"]]
     assert catches == [(["States.Timeout"], "Check capacity", "$.capacity.timed_out"),
                        (["States.ALL"], "Release capacity after failure", "$.error")]
+
+
+def test_capacity_states_retry_when_the_ledger_meets_a_concurrent_transaction(state_machine_definition):
+    states = state_machine_definition["States"]
+    capacity_states = ["Check capacity", "Wait for capacity", "Release capacity", "Release capacity after failure",
+                       "Release capacity after job failure", "Release slot after quota refusal"]
+    for name in capacity_states:
+        retriers = {tuple(r["ErrorEquals"]): r for r in states[name]["Retry"]}
+        conflict = retriers[tuple(LEDGER_CONFLICTS)]
+        assert conflict["MaxAttempts"] >= 3 and conflict["JitterStrategy"] == "FULL", name
+    assert set(LEDGER_CONFLICTS) == {"TransactionConflictException", "TransactionCanceledException"}
 
 
 def test_every_state_is_reachable_and_every_next_exists(state_machine_definition):
