@@ -193,6 +193,7 @@ def _judgeflow_metric(name: str) -> cloudwatch.Metric:
     return cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=name, dimensions_map={"service": SERVICE_NAME},
                              statistic="Sum", period=Duration.minutes(5))
 
+
 def _colon():
     from aws_cdk import ArnFormat
 

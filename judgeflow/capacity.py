@@ -310,27 +310,21 @@ class CapacityLedger:
     def park(self, *, holder: str, task_token: str, expires_at: int) -> bool:
         """Store the token of a run that joined the line. False if it has no place in line any
         more (taken out by an abort or a release meanwhile): parking must not put it back."""
-        client = self.table.meta.client
-        try:
-            self.table.update_item(
-                Key={"instance_type": QUEUE_PARTITION, "holder": holder},
-                UpdateExpression="SET task_token = :k, expires_at = :x", ConditionExpression="attribute_exists(holder)",
-                ExpressionAttributeValues={":k": task_token, ":x": expires_at})
-            return True
-        except client.exceptions.ConditionalCheckFailedException:
-            return False
+        return self._update_place_if(holder, "attribute_exists(holder)", "SET task_token = :k, expires_at = :x",
+                                     {":k": task_token, ":x": expires_at})
 
     def take_token(self, *, holder: str, task_token: str) -> bool:
         """Claim a parked waiter's token so that only one release (or the waiter itself) wakes it."""
-        client = self.table.meta.client
+        return self._update_place_if(holder, "task_token = :k", "REMOVE task_token SET woken_at = :now",
+                                     {":k": task_token, ":now": int(time.time())})
+
+    def _update_place_if(self, holder: str, condition: str, update: str, values: dict[str, Any]) -> bool:
+        """Update a place in line if `condition` holds; False when it no longer does."""
         try:
-            self.table.update_item(
-                Key={"instance_type": QUEUE_PARTITION, "holder": holder},
-                UpdateExpression="REMOVE task_token SET woken_at = :now",
-                ConditionExpression="task_token = :k",
-                ExpressionAttributeValues={":k": task_token, ":now": int(time.time())})
+            self.table.update_item(Key={"instance_type": QUEUE_PARTITION, "holder": holder}, UpdateExpression=update,
+                                   ConditionExpression=condition, ExpressionAttributeValues=values)
             return True
-        except client.exceptions.ConditionalCheckFailedException:
+        except self.table.meta.client.exceptions.ConditionalCheckFailedException:
             return False
 
     def leave_queue(self, holder: str) -> None:

@@ -48,12 +48,12 @@ DEFAULTS: dict[str, Any] = {
     "notification_email": "",
 }
 
-# Environment variable names the Lambdas read (set by infra from the same Settings).
 # Powertools service name and CloudWatch metrics namespace: the handlers emit under them, the
 # dashboard reads from them.
 SERVICE_NAME = "judgeflow"
 METRICS_NAMESPACE = "judgeflow"
 
+# Environment variable names the Lambdas read (set by infra from the same Settings).
 ENV_DATASETS_BUCKET = "JUDGEFLOW_DATASETS_BUCKET"
 ENV_WORK_BUCKET = "JUDGEFLOW_WORK_BUCKET"
 ENV_METRICS_BUCKET = "JUDGEFLOW_METRICS_BUCKET"

@@ -188,10 +188,10 @@ class EmbeddedAws:
             os.environ[key] = value
         self._mock.start()
         from moto.stepfunctions.parser.utils import TMP_THREADS
+
         from judgeflow import runtime
 
-        self._first_execution_thread = len(TMP_THREADS)
-
+        self._first_execution_thread = len(TMP_THREADS)  # stop() joins the execution threads after it
         runtime.reset()  # a new deployment: settings, clients and caches of the previous one are stale
         self._patch_lambda_invoke()
         self._patch_eventbridge_targets()
