@@ -19,7 +19,8 @@ import tracemalloc
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from judgeflow import items, results
+from judgeflow import items
+from judgeflow.stages import results
 
 
 def details(count: int) -> tuple[pa.Table, bytes]:

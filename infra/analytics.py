@@ -9,33 +9,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from judgeflow import layout
-
-# Column names and Glue types of the Parquet datasets (schemas documented in README "Metrics
-# lake"); tests/test_analytics.py proves they match the Parquet files the results stage writes.
-RUNS_COLUMNS: list[tuple[str, str]] = [
-    ("run_id", "string"), ("dataset_sha256", "string"), ("dataset_key", "string"), ("task", "string"),
-    ("judge_model", "string"), ("model_a", "string"), ("model_b", "string"), ("instance_type", "string"),
-    ("job_name", "string"), ("produced_by", "string"), ("created_at", "timestamp"),
-    ("finished_at", "timestamp"), ("status", "string"), ("service_metrics_json", "string"),
-    ("service_winrate", "double"), ("service_lower_rate", "double"), ("service_upper_rate", "double"),
-    ("service_weighted_score_a", "double"), ("service_weighted_score_b", "double"), ("service_score_margin", "double"),
-    ("a_wins", "bigint"), ("b_wins", "bigint"), ("ties", "bigint"), ("inference_errors", "bigint"),
-    ("items", "bigint"), ("jf_b_share_decisive", "double"), ("jf_wilson_low", "double"),
-    ("jf_wilson_high", "double"), ("jf_tie_half_win_rate", "double"), ("jf_error_rate", "double"),
-    ("jf_agreement_rate", "double"), ("verdict", "string"), ("verdict_reason", "string"),
-]
-ITEMS_COLUMNS: list[tuple[str, str]] = [
-    ("run_id", "string"), ("item_index", "bigint"), ("line_number", "bigint"), ("category", "string"),
-    ("forward_verdict", "string"), ("backward_verdict", "string"), ("orders_agree", "boolean"),
-    ("preference", "string"), ("weighted_score_a", "double"), ("weighted_score_b", "double"),
-    ("score_margin", "double"),
-    ("criteria", "array<struct<name:string,score_a:double,score_b:double,weight:double,type:string,"
-                 "description:string,justification_a:string,justification_b:string>>"),
-    ("justification", "string"), ("sidecar_json", "string"),
-]
-DATABASE_NAME = "judgeflow"
-
+from judgeflow import lake, layout
 
 class Analytics(Construct):
     """Database `judgeflow`, tables `runs` and `items` (Hive partition `dt`, projected by date),
@@ -46,15 +20,15 @@ class Analytics(Construct):
         super().__init__(scope, construct_id)
         database = glue.CfnDatabase(self, "Database", catalog_id=Aws.ACCOUNT_ID,
                                     database_input=glue.CfnDatabase.DatabaseInputProperty(
-                                        name=DATABASE_NAME, description="judgeflow metrics lake"))
-        self.database_name = DATABASE_NAME
+                                        name=lake.DATABASE, description="judgeflow metrics lake"))
+        self.database_name = lake.DATABASE
         self.tables = {}
-        for name, columns in (("runs", RUNS_COLUMNS), ("items", ITEMS_COLUMNS)):
-            location = f"s3://{metrics_bucket.bucket_name}/{layout.LAKE_PREFIX}{name}/"
+        for name, columns in lake.TABLES.items():
+            location = f"s3://{metrics_bucket.bucket_name}/{layout.lake_table_prefix(name)}"
             table = glue.CfnTable(
                 self, f"{name.title()}Table",
                 catalog_id=Aws.ACCOUNT_ID,
-                database_name=DATABASE_NAME,
+                database_name=lake.DATABASE,
                 table_input=glue.CfnTable.TableInputProperty(
                     name=name,
                     table_type="EXTERNAL_TABLE",
@@ -71,7 +45,7 @@ class Analytics(Construct):
                     },
                     storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                         location=location,
-                        columns=[glue.CfnTable.ColumnProperty(name=c, type=t) for c, t in columns],
+                        columns=[glue.CfnTable.ColumnProperty(name=c, type=lake.glue_type(t)) for c, t in columns],
                         input_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
                         output_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
                         serde_info=glue.CfnTable.SerdeInfoProperty(

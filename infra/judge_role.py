@@ -8,6 +8,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from judgeflow import layout
+
 NOVA_IMAGE_REPOSITORY = "nova-evaluation-repo"
 TRAINING_LOG_GROUP_PREFIX = "/aws/sagemaker/TrainingJobs"
 
@@ -30,14 +32,15 @@ class JudgeExecutionRole(Construct):
             description="judgeflow: runs Nova LLM-as-a-Judge evaluation jobs",
         )
         image_account, image_region = nova_image_uri.split(".")[0], nova_image_uri.split(".")[3]
+        any_run = layout.ANY_RUN
         statements = [
             iam.PolicyStatement(sid="ReadStagedInputAndRecipe", actions=["s3:GetObject"],
-                                resources=[work_bucket.arn_for_objects("runs/*/input/*"),
-                                           work_bucket.arn_for_objects("runs/*/recipe/*")]),
+                                resources=[work_bucket.arn_for_objects(layout.under(layout.staged_input_prefix(any_run))),
+                                           work_bucket.arn_for_objects(layout.under(layout.recipe_prefix(any_run)))]),
             iam.PolicyStatement(sid="ListRunPrefixes", actions=["s3:ListBucket"], resources=[work_bucket.bucket_arn],
-                                conditions={"StringLike": {"s3:prefix": ["runs/*"]}}),
+                                conditions={"StringLike": {"s3:prefix": [layout.under(layout.RUNS_PREFIX)]}}),
             iam.PolicyStatement(sid="WriteJobOutput", actions=["s3:PutObject", "s3:AbortMultipartUpload"],
-                                resources=[work_bucket.arn_for_objects("runs/*/output/*")]),
+                                resources=[work_bucket.arn_for_objects(layout.under(layout.output_prefix(any_run)))]),
             iam.PolicyStatement(sid="UseDataKey", actions=["kms:Decrypt", "kms:GenerateDataKey"],
                                 resources=[key.key_arn]),
             iam.PolicyStatement(

@@ -7,7 +7,8 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from judgeflow import capacity
+from judgeflow.adapters.ledger import QUEUE_ORDER_INDEX
+from judgeflow.adapters.registry import BY_EXECUTION_INDEX
 
 
 class Registry(Construct):
@@ -34,7 +35,7 @@ class Registry(Construct):
             **common,
         )
         self.runs.add_global_secondary_index(
-            index_name="by-execution",
+            index_name=BY_EXECUTION_INDEX,
             partition_key=dynamodb.Attribute(name="execution_arn", type=dynamodb.AttributeType.STRING),
         )
         self.capacity = dynamodb.Table(
@@ -46,6 +47,6 @@ class Registry(Construct):
         )
         # The line of waiting runs in enqueue order, read consistently (hence local, not global).
         self.capacity.add_local_secondary_index(
-            index_name=capacity.QUEUE_ORDER_INDEX,
+            index_name=QUEUE_ORDER_INDEX,
             sort_key=dynamodb.Attribute(name="enqueued_at_ms", type=dynamodb.AttributeType.NUMBER),
         )

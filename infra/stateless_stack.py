@@ -19,26 +19,15 @@ from constructs import Construct
 from infra.stages.capacity import CapacityStage
 from infra.stages.data import PipelineData
 from infra.stages.plan import PlanStage
-from infra.stages.registry import RegistryStage
+from infra.stages.register import RegisterStage
 from infra.stages.results import ResultsStage
-from infra.stages.stage import StageStage
+from infra.stages.stage_input import StageInputStage
 from infra.stages.validate import ValidateStage
 from infra.stateful_stack import StatefulStack
 from infra.workflow import RunWorkflow
 from judgeflow import layout
-from judgeflow.settings import (
-    ENV_CAPACITY_TABLE,
-    ENV_DATASETS_BUCKET,
-    ENV_JUDGE_ROLE_ARN,
-    ENV_METRICS_BUCKET,
-    ENV_RUNS_TABLE,
-    ENV_SETTINGS_JSON,
-    ENV_TOPIC_ARN,
-    ENV_WORK_BUCKET,
-    METRICS_NAMESPACE,
-    SERVICE_NAME,
-    Settings,
-)
+from judgeflow.environment import METRICS_NAMESPACE, SERVICE_NAME, Resources, lambda_environment
+from judgeflow.settings import Settings
 
 
 class StatelessStack(Stack):
@@ -63,26 +52,21 @@ class StatelessStack(Stack):
             key=storage.key, datasets=storage.datasets, work=storage.work, metrics=storage.metrics,
             runs=registry.runs, capacity=registry.capacity, topic=self.topic, judge_role=stateful.judge_role,
             state_machine_arn=state_machine_arn,
-            environment={
-                ENV_DATASETS_BUCKET: storage.datasets.bucket_name,
-                ENV_WORK_BUCKET: storage.work.bucket_name,
-                ENV_METRICS_BUCKET: storage.metrics.bucket_name,
-                ENV_RUNS_TABLE: registry.runs.table_name,
-                ENV_CAPACITY_TABLE: registry.capacity.table_name,
-                ENV_TOPIC_ARN: self.topic.topic_arn,
-                ENV_JUDGE_ROLE_ARN: stateful.judge_role.role_arn,
-                ENV_SETTINGS_JSON: settings.to_json(),
-            },
+            environment=lambda_environment(Resources(
+                datasets_bucket=storage.datasets.bucket_name, work_bucket=storage.work.bucket_name,
+                metrics_bucket=storage.metrics.bucket_name, runs_table=registry.runs.table_name,
+                capacity_table=registry.capacity.table_name, topic_arn=self.topic.topic_arn,
+                judge_role_arn=stateful.judge_role.role_arn), settings),
         )
         self.validate = ValidateStage(self, "ValidateStage", data=data)
-        self.registry = RegistryStage(self, "RegistryStage", data=data)
-        self.stage = StageStage(self, "StageStage", data=data)
+        self.register = RegisterStage(self, "RegisterStage", data=data)
+        self.stage_input = StageInputStage(self, "StageInputStage", data=data)
         self.plan = PlanStage(self, "PlanStage", data=data)
         self.capacity = CapacityStage(self, "CapacityStage", data=data)
         self.results = ResultsStage(self, "ResultsStage", data=data)
         self.workflow = RunWorkflow(
             self, "Workflow", state_machine_name=state_machine_name, validate=self.validate,
-            registry=self.registry, stage=self.stage, plan=self.plan, capacity=self.capacity,
+            register=self.register, stage_input=self.stage_input, plan=self.plan, capacity=self.capacity,
             judge_role=stateful.judge_role,
             results_timeout=Duration.seconds(settings.results_timeout_seconds),
             job_timeout=Duration.seconds(settings.max_runtime_seconds + settings.capacity_wait_total_seconds),
@@ -120,7 +104,7 @@ class StatelessStack(Stack):
             event_pattern=events.EventPattern(
                 source=["aws.s3"], detail_type=["Object Created"],
                 detail={"bucket": {"name": [storage.work.bucket_name]},
-                        "object": {"key": [{"wildcard": f"{layout.RUNS_PREFIX}*/output/*/{layout.OUTPUT_ARCHIVE_NAME}"}]}},
+                        "object": {"key": [{"wildcard": layout.output_archive_pattern()}]}},
             ),
             targets=[targets.LambdaFunction(self.results.function, **delivery)],
         )
@@ -177,7 +161,7 @@ class StatelessStack(Stack):
 
     def _stage_functions(self) -> list[tuple[str, lambda_.Function]]:
         """(name, function) for every Lambda of every stage, e.g. ("CapacityRelease", ...)."""
-        stages = (self.validate, self.registry, self.stage, self.plan, self.capacity, self.results)
+        stages = (self.validate, self.register, self.stage_input, self.plan, self.capacity, self.results)
         named = []
         for stage in stages:
             prefix = stage.node.id.removesuffix("Stage") or stage.node.id

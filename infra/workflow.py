@@ -16,8 +16,8 @@ from constructs import Construct
 
 from infra.stages.capacity import CapacityStage
 from infra.stages.plan import PlanStage
-from infra.stages.registry import RegistryStage
-from infra.stages.stage import StageStage
+from infra.stages.register import RegisterStage
+from infra.stages.stage_input import StageInputStage
 from infra.stages.validate import ValidateStage
 
 SAGEMAKER_SYNC_RULE = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
@@ -58,8 +58,8 @@ class RunWorkflow(Construct):
         *,
         state_machine_name: str,
         validate: ValidateStage,
-        registry: RegistryStage,
-        stage: StageStage,
+        register: RegisterStage,
+        stage_input: StageInputStage,
         plan: PlanStage,
         capacity: CapacityStage,
         judge_role: iam.IRole,
@@ -75,19 +75,19 @@ class RunWorkflow(Construct):
             "$.validation", "Stream the JSONL, check every line and the run settings",
         )
         record_rejection = _invoke(
-            self, "Record rejection", registry.record_rejection,
+            self, "Record rejection", register.record_rejection,
             {"validation.$": "$.validation", **EXECUTION}, "$.rejection",
             "Registry: REJECTED with the reason; notify",
         )
         rejected = sfn.Fail(self, "Dataset rejected", error="DatasetRejected", cause_path="$.rejection.message")
-        register = _invoke(
-            self, "Register run", registry.register, {"validation.$": "$.validation", **EXECUTION}, "$.run",
+        register_run = _invoke(
+            self, "Register run", register.register, {"validation.$": "$.validation", **EXECUTION}, "$.run",
             "Run id = hash(content, settings); a known run is not launched again",
         )
         duplicate = sfn.Succeed(self, "Already run - not launched again",
                                 comment="$.run.message names the run this upload duplicates")
         stage_task = _invoke(
-            self, "Stage Nova input", stage.function,
+            self, "Stage Nova input", stage_input.function,
             {"run_id.$": "$.run.run_id", "dataset.$": "$.validation.dataset"}, "$.staged",
             "Write llm_judge.jsonl (prompt/response_A/response_B) and the sidecar",
         )
@@ -126,7 +126,7 @@ class RunWorkflow(Construct):
             self, "Release capacity after failure", capacity.release, release_payload, "$.released",
             "The job or a stage failed")
         record_failure = _invoke(
-            self, "Record failure", registry.record_failure,
+            self, "Record failure", register.record_failure,
             {"run_id.$": "$.run.run_id", "error.$": "$.error"}, "$.failure",
             "Registry: FAILED with the reason; notify",
         )
@@ -170,7 +170,7 @@ class RunWorkflow(Construct):
         run_judge.add_catch(release_after_failure, errors=["States.ALL"], result_path="$.error")
 
         await_results = tasks.LambdaInvoke(
-            self, "Wait for results", lambda_function=registry.await_results,
+            self, "Wait for results", lambda_function=register.await_results,
             integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
             payload=sfn.TaskInput.from_object({"run_id.$": "$.run.run_id", "task_token": sfn.JsonPath.task_token}),
             result_path="$.results", output_path="$.results", task_timeout=sfn.Timeout.duration(results_timeout),
@@ -182,7 +182,7 @@ class RunWorkflow(Construct):
             step.add_catch(release_after_failure, errors=["States.ALL"], result_path="$.error")
         validate_task.add_catch(sfn.Fail(self, "Could not read dataset", error="DatasetUnreadable",
                                          cause_path="$.error.Cause"), errors=["States.ALL"], result_path="$.error")
-        register.add_catch(sfn.Fail(self, "Could not register run", error="RegistryError",
+        register_run.add_catch(sfn.Fail(self, "Could not register run", error="RegistryError",
                                     cause_path="$.error.Cause"), errors=["States.ALL"], result_path="$.error")
 
         initial_capacity = sfn.Pass(self, "Start capacity checks", result=sfn.Result.from_object({}),
@@ -210,7 +210,7 @@ class RunWorkflow(Construct):
             sfn.Chain.start(validate_task)
             .next(sfn.Choice(self, "Dataset valid?")
                   .when(sfn.Condition.boolean_equals("$.validation.valid", False), record_rejection.next(rejected))
-                  .otherwise(register.next(
+                  .otherwise(register_run.next(
                       sfn.Choice(self, "New run?")
                       .when(sfn.Condition.boolean_equals("$.run.duplicate", True), duplicate)
                       .otherwise(stage_task.next(plan_task).next(initial_capacity).next(acquire)

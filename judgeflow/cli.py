@@ -4,18 +4,19 @@
   judgeflow validate FILE [--task T] [--report OUT] exit 0 valid, 1 invalid, 2 usage or I/O error
   judgeflow plan --task T --judge J --dataset S3URI --output S3URI --role ARN --instance TYPE --region R
   judgeflow ingest-results OUTPUT_TAR --out DIR [--sidecar FILE]
+
+Each command imports what it needs when it runs (`judgeflow --help` and `validate` never load
+pyarrow, matplotlib or the offline harness).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 import time
 from pathlib import Path
 
-from judgeflow import recipes, results, runs, validation
 from judgeflow.settings import DEFAULTS, JUDGE_MODELS, TASKS, Settings
 
 
@@ -27,6 +28,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from judgeflow import validation
+
     settings = Settings.from_mapping(None)
     try:
         with open(args.file, "rb") as handle:
@@ -47,6 +50,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    from judgeflow import recipes, runs
+
     try:
         choice = recipes.choose_recipe(args.task, args.judge)
         recipes.allowed_instance_order(choice, [args.instance])
@@ -68,6 +73,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
+    from judgeflow.stages import results
+
     try:
         archive = Path(args.output_tar).read_bytes()
         sidecar = Path(args.sidecar).read_bytes() if args.sidecar else None
@@ -94,9 +101,11 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    # The offline harness (moto, CDK synth) is not part of the domain package: load it on demand.
-    demo = importlib.import_module("offline.demo")
-    return demo.run_demo(Path(args.out))
+    # The offline harness (moto, CDK synth) is not part of the domain package: loaded by name,
+    # so the package never imports it.
+    import importlib
+
+    return importlib.import_module("offline.demo").run_demo(Path(args.out))
 
 
 def build_parser() -> argparse.ArgumentParser:

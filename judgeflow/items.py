@@ -19,35 +19,29 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from judgeflow import nova_output
+from judgeflow import lake, nova_output
 
 # A verdict label in a judge text (RE2 syntax: pyarrow's regex engine).
 LABEL_REGEX = r"\[\[(?P<label>A>B|B>A|A=B \(bothbad\)|A=B)\]\]"
 
-CRITERION = pa.struct([
-    ("name", pa.string()), ("score_a", pa.float64()), ("score_b", pa.float64()), ("weight", pa.float64()),
-    ("type", pa.string()), ("description", pa.string()), ("justification_a", pa.string()),
-    ("justification_b", pa.string()),
-])
+_ARROW_TYPES = {"string": pa.string(), "bigint": pa.int64(), "double": pa.float64(), "boolean": pa.bool_(),
+                "timestamp": pa.timestamp("s", tz="UTC")}
 
-ITEMS_SCHEMA = pa.schema(
-    [
-        ("run_id", pa.string()),
-        ("item_index", pa.int64()),
-        ("line_number", pa.int64()),
-        ("category", pa.string()),
-        ("forward_verdict", pa.string()),
-        ("backward_verdict", pa.string()),
-        ("orders_agree", pa.bool_()),
-        ("preference", pa.string()),
-        ("weighted_score_a", pa.float64()),
-        ("weighted_score_b", pa.float64()),
-        ("score_margin", pa.float64()),
-        ("criteria", pa.list_(CRITERION)),
-        ("justification", pa.string()),
-        ("sidecar_json", pa.string()),  # the staged sidecar row: `_line` plus the user's extra fields
-    ]
-)
+
+def arrow_type(column_type: lake.ColumnType) -> pa.DataType:
+    """The Arrow type of a lake column type (judgeflow.lake)."""
+    if isinstance(column_type, str):
+        return _ARROW_TYPES[column_type]
+    _array, fields = column_type
+    return pa.list_(pa.struct([(name, _ARROW_TYPES[kind]) for name, kind in fields]))
+
+
+def arrow_schema(columns: tuple[tuple[str, lake.ColumnType], ...]) -> pa.Schema:
+    return pa.schema([(name, arrow_type(kind)) for name, kind in columns])
+
+
+ITEMS_SCHEMA = arrow_schema(lake.ITEMS_COLUMNS)
+CRITERION = ITEMS_SCHEMA.field("criteria").type.value_type
 
 
 def _labels(texts: pa.ChunkedArray | pa.Array) -> pa.Array:

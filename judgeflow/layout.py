@@ -1,16 +1,23 @@
-"""S3 key layout shared by infra (notification filters), the Lambdas and the offline harness."""
+"""The S3 layout, written once: the stages build keys from it, and infra derives the IAM object
+patterns and the EventBridge key filters from it (`ANY_RUN`, `under`) instead of retyping them."""
 
 from __future__ import annotations
-
-from urllib.parse import unquote_plus
 
 INCOMING_PREFIX = "incoming/"
 REJECTED_PREFIX = "rejected/"
 RUNS_PREFIX = "runs/"
 OUTPUT_ARCHIVE_NAME = "output.tar.gz"
+STAGED_FILE_NAME = "llm_judge.jsonl"
 LAKE_PREFIX = "lake/"
 REPORTS_PREFIX = "reports/"
 ATHENA_RESULTS_PREFIX = "athena-results/"
+# Stands for every run id in an IAM resource pattern or an event filter.
+ANY_RUN = "*"
+
+
+def under(prefix: str) -> str:
+    """The IAM object pattern of every key under `prefix`."""
+    return f"{prefix}*"
 
 
 def run_prefix(run_id: str) -> str:
@@ -21,8 +28,16 @@ def staged_input_prefix(run_id: str) -> str:
     return f"{run_prefix(run_id)}input/"
 
 
+def staged_input_key(run_id: str) -> str:
+    return staged_input_prefix(run_id) + STAGED_FILE_NAME
+
+
+def sidecar_prefix(run_id: str) -> str:
+    return f"{run_prefix(run_id)}sidecar/"
+
+
 def sidecar_key(run_id: str) -> str:
-    return f"{run_prefix(run_id)}sidecar/sidecar.jsonl"
+    return f"{sidecar_prefix(run_id)}sidecar.jsonl"
 
 
 def recipe_prefix(run_id: str) -> str:
@@ -33,6 +48,12 @@ def output_prefix(run_id: str) -> str:
     return f"{run_prefix(run_id)}output/"
 
 
+def output_archive_pattern() -> str:
+    """Event filter (EventBridge wildcard) for the archive a judge job writes:
+    runs/<run_id>/output/<job>/output/output.tar.gz."""
+    return f"{output_prefix(ANY_RUN)}*/{OUTPUT_ARCHIVE_NAME}"
+
+
 def run_id_from_output_key(key: str) -> str | None:
     """runs/<run_id>/output/<job>/output/output.tar.gz -> run_id."""
     parts = key.split("/")
@@ -41,25 +62,24 @@ def run_id_from_output_key(key: str) -> str | None:
     return None
 
 
+def job_name_from_output_key(key: str) -> str:
+    """runs/<run_id>/output/<job>/output/output.tar.gz -> <job>."""
+    return key.split("/")[3]
+
+
 def rejection_report_key(dataset_key: str) -> str:
     name = dataset_key[len(INCOMING_PREFIX):] if dataset_key.startswith(INCOMING_PREFIX) else dataset_key
     return f"{REJECTED_PREFIX}{name}.report.json"
 
 
-def resolve_object_key(s3_client, bucket: str, key: str) -> str:
-    """Event keys may arrive URL-encoded (space as '+'); try the raw key, then the decoded one."""
-    candidates = [key]
-    decoded = unquote_plus(key)
-    if decoded != key:
-        candidates.append(decoded)
-    for candidate in candidates:
-        try:
-            s3_client.head_object(Bucket=bucket, Key=candidate)
-            return candidate
-        except s3_client.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-                raise
-    raise FileNotFoundError(
-        f"s3://{bucket}/{key} does not exist (also tried the URL-decoded key {decoded!r}); check the bucket "
-        "and key in the execution input"
-    )
+def report_prefix(run_id: str) -> str:
+    return f"{REPORTS_PREFIX}{run_id}/"
+
+
+def lake_key(table: str, date: str, run_id: str) -> str:
+    """lake/<table>/dt=<YYYY-MM-DD>/<run_id>.parquet (Hive partition `dt`)."""
+    return f"{lake_table_prefix(table)}dt={date}/{run_id}.parquet"
+
+
+def lake_table_prefix(table: str) -> str:
+    return f"{LAKE_PREFIX}{table}/"

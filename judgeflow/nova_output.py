@@ -18,13 +18,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from judgeflow.errors import OutputError
+
 MAX_MEMBER_BYTES = 2 * 1024**3
 MAX_MEMBERS = 10000
 LABEL_PATTERN = re.compile(r"\[\[(A>B|B>A|A=B \(bothbad\)|A=B)\]\]")
-
-
-class OutputError(ValueError):
-    """The archive is unsafe or lacks what the judge must produce; the message says which."""
 
 
 @dataclass

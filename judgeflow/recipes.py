@@ -7,17 +7,21 @@ launched with `training_recipe=` (see NOVA-REFERENCE.md); only names and S3 loca
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
+from judgeflow.errors import RecipeError
 from judgeflow.settings import JUDGE_MODELS, TASKS
 
-RECIPES_DIR = Path(os.environ.get("JUDGEFLOW_RECIPES_DIR", Path(__file__).resolve().parent.parent / "recipes"))
+# An installed wheel carries the top-level recipes/ folder as judgeflow/_recipes (pyproject.toml);
+# the source tree and the Lambda assets keep it beside the package.
+PACKAGED_RECIPES = "_recipes"
 RECIPE_CHANNEL_DIR = "/opt/ml/input/data/recipe"
 # Inference keys a run may override, per task (max_new_tokens exists for the rubric judge only).
 ALLOWED_INFERENCE = {
@@ -28,21 +32,23 @@ SDK_VOLUME_SIZE_GB = 30
 SDK_MAX_RUNTIME_SECONDS = 86400
 
 
-class RecipeError(ValueError):
-    """The task/judge combination or an inference setting is not allowed by the recipe."""
-
-
 @dataclass(frozen=True)
 class RecipeChoice:
     task: str
     judge_model: str
-    path: Path
+    path: Traversable
     instance_types: tuple[str, ...]
 
 
 @lru_cache(maxsize=1)
+def recipes_dir() -> Traversable:
+    packaged = resources.files("judgeflow").joinpath(PACKAGED_RECIPES)
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "recipes"
+
+
+@lru_cache(maxsize=1)
 def _catalog() -> dict[str, Any]:
-    return yaml.safe_load((RECIPES_DIR / "catalog.yaml").read_text(encoding="utf-8"))
+    return yaml.safe_load(recipes_dir().joinpath("catalog.yaml").read_text(encoding="utf-8"))
 
 
 def choose_recipe(task: str, judge_model: str) -> RecipeChoice:
@@ -56,7 +62,7 @@ def choose_recipe(task: str, judge_model: str) -> RecipeChoice:
             f"task {task!r} has no recipe for judge model {judge_model!r}; available: {sorted(entries)}"
         )
     entry = entries[judge_model]
-    return RecipeChoice(task, judge_model, RECIPES_DIR / entry["recipe"], tuple(entry["instance_types"]))
+    return RecipeChoice(task, judge_model, recipes_dir().joinpath(entry["recipe"]), tuple(entry["instance_types"]))
 
 
 def allowed_instance_order(choice: RecipeChoice, preferences: tuple[str, ...] | list[str]) -> list[str]:
@@ -143,10 +149,3 @@ def build_create_training_job_request(
         "ProfilerConfig": {"DisableProfiler": True},
         "RemoteDebugConfig": {"EnableRemoteDebug": False},
     }
-
-
-def with_instance_type(request: Mapping[str, Any], instance_type: str, job_name: str) -> dict[str, Any]:
-    updated = copy.deepcopy(dict(request))
-    updated["ResourceConfig"]["InstanceType"] = instance_type
-    updated["TrainingJobName"] = job_name
-    return updated

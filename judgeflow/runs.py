@@ -1,4 +1,5 @@
-"""Run identity, per-run settings and the run registry (DynamoDB).
+"""Run identity, per-run settings and run statuses (pure; the registry table is
+judgeflow.adapters.registry).
 
 A run id is derived from the dataset's content hash plus the effective settings, so the same
 file dropped twice (or under another name) maps to the same run and is never launched twice.
@@ -8,15 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from importlib import resources
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from jsonschema import Draft202012Validator
-
+from judgeflow import schemas
+from judgeflow.errors import RunSettingsError
 from judgeflow.settings import Settings
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 # Run statuses recorded in the registry.
 RUNNING = "RUNNING"
@@ -38,10 +40,6 @@ METADATA_KEYS = {
 }
 
 
-class RunSettingsError(ValueError):
-    """Per-run settings are invalid; the message names the key and the allowed values."""
-
-
 @dataclass(frozen=True, kw_only=True)
 class RunSettings:
     task: str
@@ -60,9 +58,10 @@ class RunSettings:
 
 
 @lru_cache(maxsize=1)
-def _settings_validator() -> Draft202012Validator:
-    text = resources.files("judgeflow.schemas").joinpath("run_settings.schema.json").read_text(encoding="utf-8")
-    return Draft202012Validator(json.loads(text))
+def _settings_validator() -> "Draft202012Validator":
+    from jsonschema import Draft202012Validator  # only stages that read run settings pay for it
+
+    return Draft202012Validator(schemas.load("run_settings"))
 
 
 def settings_from_metadata(metadata: Mapping[str, str]) -> dict[str, Any]:
@@ -125,52 +124,3 @@ def training_job_name(run_id: str, attempt: int = 0) -> str:
     # SageMaker job names: up to 63 chars of [a-zA-Z0-9-]. The attempt suffix keeps names unique
     # when a quota refusal sends the run back to waiting (job names cannot be reused).
     return f"{run_id}-judge-{attempt}"
-
-
-@dataclass
-class RunRegistry:
-    """The DynamoDB run table: one item per run, keyed by run_id."""
-
-    table: Any  # boto3 DynamoDB Table resource
-
-    def register(self, *, run_id: str, item: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Create the run; return None if new, else the existing item (a duplicate)."""
-        now = int(time.time())
-        try:
-            self.table.put_item(
-                Item={"run_id": run_id, "status": RUNNING, "created_at": now, "updated_at": now, **item},
-                ConditionExpression="attribute_not_exists(run_id)",
-            )
-            return None
-        except self.table.meta.client.exceptions.ConditionalCheckFailedException:
-            return self.get(run_id)
-
-    def get(self, run_id: str) -> dict[str, Any] | None:
-        return self.table.get_item(Key={"run_id": run_id}, ConsistentRead=True).get("Item")
-
-    def update(self, run_id: str, **fields: Any) -> dict[str, Any]:
-        fields["updated_at"] = int(time.time())
-        names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values = {f":v{i}": value for i, value in enumerate(fields.values())}
-        expression = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
-        return self.table.update_item(
-            Key={"run_id": run_id},
-            UpdateExpression=expression,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-            ReturnValues="ALL_NEW",
-        )["Attributes"]
-
-    def finish(self, run_id: str, *, status: str, reason: str, **fields: Any) -> dict[str, Any]:
-        if status not in FINAL_STATUSES:
-            raise ValueError(f"not a final status: {status}")
-        return self.update(run_id, status=status, reason=reason, finished_at=int(time.time()), **fields)
-
-    def find_by_execution(self, execution_arn: str) -> dict[str, Any] | None:
-        response = self.table.query(
-            IndexName="by-execution",
-            KeyConditionExpression="execution_arn = :arn",
-            ExpressionAttributeValues={":arn": execution_arn},
-        )
-        items = response.get("Items", [])
-        return items[0] if items else None

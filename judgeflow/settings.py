@@ -1,15 +1,16 @@
 """Deployment settings: one typed object, built from `cdk.json` context and validated once.
 
-The same values reach the Lambdas as environment variables (see `ENV_*` names and
-`to_lambda_environment`). Every field documents its default in `DEFAULTS`.
+The same values reach the Lambdas as JSON in one environment variable (judgeflow.environment).
+Every field documents its default in `DEFAULTS`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from judgeflow.errors import SettingsError
 
 TASKS = ("llm_judge", "rubric_llm_judge")
 JUDGE_MODELS = ("micro", "lite", "pro", "lite-2")
@@ -47,25 +48,6 @@ DEFAULTS: dict[str, Any] = {
     # Optional e-mail subscribed to run notifications ("" = none).
     "notification_email": "",
 }
-
-# Powertools service name and CloudWatch metrics namespace: the handlers emit under them, the
-# dashboard reads from them.
-SERVICE_NAME = "judgeflow"
-METRICS_NAMESPACE = "judgeflow"
-
-# Environment variable names the Lambdas read (set by infra from the same Settings).
-ENV_DATASETS_BUCKET = "JUDGEFLOW_DATASETS_BUCKET"
-ENV_WORK_BUCKET = "JUDGEFLOW_WORK_BUCKET"
-ENV_METRICS_BUCKET = "JUDGEFLOW_METRICS_BUCKET"
-ENV_RUNS_TABLE = "JUDGEFLOW_RUNS_TABLE"
-ENV_TOPIC_ARN = "JUDGEFLOW_TOPIC_ARN"
-ENV_JUDGE_ROLE_ARN = "JUDGEFLOW_JUDGE_ROLE_ARN"
-ENV_SETTINGS_JSON = "JUDGEFLOW_SETTINGS"
-
-
-class SettingsError(ValueError):
-    """A cdk.json context value is missing or wrong; the message says which and how to fix it."""
-
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
@@ -133,9 +115,6 @@ class Settings:
         return json.dumps(data, sort_keys=True)
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> "Settings":
-        environ = os.environ if environ is None else environ
-        raw = environ.get(ENV_SETTINGS_JSON)
-        return cls.from_mapping(json.loads(raw) if raw else None)
-
-ENV_CAPACITY_TABLE = "JUDGEFLOW_CAPACITY_TABLE"
+    def from_json(cls, text: str | None) -> "Settings":
+        """The settings `to_json` wrote (defaults when there is no text)."""
+        return cls.from_mapping(json.loads(text) if text else None)

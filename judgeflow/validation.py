@@ -7,23 +7,24 @@ Each finding names the line (1-based), the field, what is wrong and how to fix i
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Iterator
 
 import orjson
-from jsonschema import Draft202012Validator
 
+from judgeflow import schemas
+from judgeflow.adapters.s3 import CHUNK_SIZE
 from judgeflow.settings import TASKS
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 NOVA_FIELDS = ("prompt", "response_A", "response_B")
 UTF8_BOM = b"\xef\xbb\xbf"
 GZIP_MAGIC = b"\x1f\x8b"
-CHUNK_SIZE = 1 << 20
 # A record within the token limit is a few hundred KB at most; a longer line is reported and
 # skipped without being held in memory.
 MAX_LINE_BYTES = 1 << 20
@@ -111,16 +112,18 @@ class ValidationReport:
         }
 
 
-@lru_cache(maxsize=None)
 def task_schema(task: str) -> dict[str, Any]:
     if task not in TASKS:
         raise ValueError(f"Unknown task {task!r}; allowed: {list(TASKS)}")
-    text = resources.files("judgeflow.schemas").joinpath(f"{task}.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    return schemas.load(task)
 
 
 @lru_cache(maxsize=None)
-def _validator(task: str) -> Draft202012Validator:
+def _validator(task: str) -> "Draft202012Validator":
+    # jsonschema only names the problems of records that failed the inline check: valid files
+    # (and the CLI's start-up) never import it.
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(task_schema(task))
 
 
@@ -212,7 +215,7 @@ def validate_stream(
     only records that fail it are run through jsonschema, which names each problem.
     """
     report = ValidationReport(source=source, task=task, max_findings=max_findings)
-    validator = _validator(task)
+    task_schema(task)  # an unknown task fails before any line is read
     digest = hashlib.sha256()
     trailing_blank: list[int] = []
     seen_rows: dict[int, int] = {}  # hash of the three fields -> first line (bounded)
@@ -296,7 +299,7 @@ def validate_stream(
                 and not prompt.isspace() and not response_a.isspace() and not response_b.isspace()):
             # One finding per field, the most basic first (an empty string also fails the pattern).
             by_field: dict[str, Any] = {}
-            for error in sorted(validator.iter_errors(record), key=lambda e: _PRIORITY.get(e.validator, 9)):
+            for error in sorted(_validator(task).iter_errors(record), key=lambda e: _PRIORITY.get(e.validator, 9)):
                 by_field.setdefault(_field_of(error) or "", error)
             for name in sorted(by_field):
                 report.add_error(_schema_finding(line_no, by_field[name]))

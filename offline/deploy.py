@@ -8,6 +8,7 @@ Resources that only matter on AWS (KMS, alarms, Glue, Athena, log groups, queues
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -17,6 +18,7 @@ from typing import Any
 
 import boto3
 
+from judgeflow.environment import Resources
 from offline.embedded_aws import ACCOUNT_ID, EmbeddedAws
 
 PSEUDO = {"AWS::Partition": "aws", "AWS::AccountId": ACCOUNT_ID, "AWS::URLSuffix": "amazonaws.com",
@@ -177,9 +179,6 @@ def _create(aws: EmbeddedAws, kind: str, logical: str, props: dict[str, Any], ph
             Bucket=physical.ref, CreateBucketConfiguration={"LocationConstraint": region})
         if props.get("VersioningConfiguration"):
             s3.put_bucket_versioning(Bucket=physical.ref, VersioningConfiguration={"Status": "Enabled"})
-        for role in ("Datasets", "Work", "Metrics"):
-            if logical.startswith(f"Storage{role}"):
-                setattr(out, f"{role.lower()}_bucket", physical.ref)
     elif kind == "Custom::S3BucketNotifications":
         # CDK turns on S3 -> EventBridge through this custom resource, not a bucket property.
         configuration = props.get("NotificationConfiguration") or {}
@@ -190,13 +189,8 @@ def _create(aws: EmbeddedAws, kind: str, logical: str, props: dict[str, Any], ph
         kwargs = {k: props[k] for k in ("KeySchema", "AttributeDefinitions", "BillingMode", "GlobalSecondaryIndexes",
                                         "LocalSecondaryIndexes") if k in props}
         boto3.client("dynamodb", region_name=region).create_table(TableName=physical.ref, **kwargs)
-        if logical.startswith("RegistryRuns"):
-            out.runs_table = physical.ref
-        elif logical.startswith("RegistryCapacity"):
-            out.capacity_table = physical.ref
     elif kind == "AWS::SNS::Topic":
         boto3.client("sns", region_name=region).create_topic(Name=physical.attributes["TopicName"])
-        out.topic_arn = physical.ref
     elif kind == "AWS::Lambda::Function":
         handler = props.get("Handler") or (props.get("ImageConfig") or {}).get("Command", [None])[0]
         if not handler:
@@ -212,6 +206,12 @@ def _create(aws: EmbeddedAws, kind: str, logical: str, props: dict[str, Any], ph
         )
         aws.handlers[physical.ref] = handler
         out.functions[logical] = physical.ref
+        # The resources the pipeline works with are found the way its functions find them: through
+        # the Lambda environment contract.
+        variables = (props.get("Environment") or {}).get("Variables", {})
+        for name, value in dataclasses.asdict(Resources.from_environment(variables)).items():
+            if value and hasattr(out, name):
+                setattr(out, name, value)
     elif kind == "AWS::StepFunctions::StateMachine":
         definition = props["DefinitionString"]
         name = props.get("StateMachineName") or physical.attributes["Name"]

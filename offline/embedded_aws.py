@@ -189,10 +189,8 @@ class EmbeddedAws:
         self._mock.start()
         from moto.stepfunctions.parser.utils import TMP_THREADS
 
-        from judgeflow import runtime
-
         self._first_execution_thread = len(TMP_THREADS)  # stop() joins the execution threads after it
-        runtime.reset()  # a new deployment: settings, clients and caches of the previous one are stale
+        _reset_handler_caches()  # a new deployment: settings, clients and caches of the previous one are stale
         self._patch_lambda_invoke()
         self._patch_eventbridge_targets()
         self._patch_sagemaker_integration()
@@ -522,7 +520,7 @@ class EmbeddedAws:
         self._replace(FakeTrainingJob, "response_object", response_object)
 
     def _run_job(self, job: Any) -> None:
-        from judgeflow import emulator
+        from offline import nova_emulator
 
         if self.emulator.job_gate is not None:
             self.emulator.job_gate.wait(timeout=120)
@@ -546,7 +544,7 @@ class EmbeddedAws:
             records = [json.loads(line) for line in _read_single_object(s3, channels["train"], ".jsonl").splitlines()
                        if line.strip()]
             recipe_yaml = _read_single_object(s3, channels["recipe"], ".yaml")
-            archive = emulator.emulate(records, recipe_yaml, error_items=self.emulator.error_items)
+            archive = nova_emulator.emulate(records, recipe_yaml, error_items=self.emulator.error_items)
             bucket, prefix = _split_s3(job.output_data_config["S3OutputPath"])
             key = f"{prefix.rstrip('/')}/{job.training_job_name}/output/output.tar.gz".lstrip("/")
             s3.put_object(Bucket=bucket, Key=key, Body=archive)  # triggers the results stage
@@ -557,6 +555,17 @@ class EmbeddedAws:
             job.failure_reason = f"AlgorithmError: local emulator failed: {exc}"
             job.training_job_status = "Failed"
             self.errors.append(f"emulator job {job.training_job_name}: {exc}")
+
+
+def _reset_handler_caches() -> None:
+    from judgeflow import environment
+    from judgeflow.adapters import aws, quotas
+
+    environment.settings.cache_clear()
+    environment.resources.cache_clear()
+    aws.client.cache_clear()
+    aws.dynamodb.cache_clear()
+    quotas.clear_quota_cache()
 
 
 def apply_input_transformer(template: str, paths: dict[str, str], event: dict[str, Any]) -> str:

@@ -11,7 +11,8 @@ from typing import Any, Mapping, TextIO
 
 import boto3
 
-from judgeflow import capacity, layout
+from judgeflow import layout
+from judgeflow.adapters.ledger import COUNTER_SORT_KEY, QUEUE_PARTITION
 from offline.deploy import Deployment, deploy
 from offline.embedded_aws import EmbeddedAws, EmulatorBehaviour
 
@@ -136,11 +137,11 @@ class OfflineJudgeflow:
 
     def reservations(self) -> list[dict[str, Any]]:
         return [item for item in self._capacity_items()
-                if item["holder"] != capacity.COUNTER_SORT_KEY and item["instance_type"] != capacity.QUEUE_PARTITION]
+                if item["holder"] != COUNTER_SORT_KEY and item["instance_type"] != QUEUE_PARTITION]
 
     def queue(self) -> list[dict[str, Any]]:
         """Runs waiting in line for capacity (expired places included), first in line first."""
-        waiting = [item for item in self._capacity_items() if item["instance_type"] == capacity.QUEUE_PARTITION]
+        waiting = [item for item in self._capacity_items() if item["instance_type"] == QUEUE_PARTITION]
         return sorted(waiting, key=lambda item: (item["enqueued_at_ms"], item["holder"]))
 
     def training_jobs(self) -> list[dict[str, Any]]:

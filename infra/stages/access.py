@@ -12,6 +12,13 @@ def read_objects(bucket: s3.IBucket, *patterns: str) -> iam.PolicyStatement:
     return iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(p) for p in patterns])
 
 
+def read_object_versions(bucket: s3.IBucket, *patterns: str) -> iam.PolicyStatement:
+    # GetObject naming a versionId needs s3:GetObjectVersion as well: the stages read the exact
+    # version they validated.
+    return iam.PolicyStatement(actions=["s3:GetObject", "s3:GetObjectVersion"],
+                               resources=[bucket.arn_for_objects(p) for p in patterns])
+
+
 def write_objects(bucket: s3.IBucket, *patterns: str) -> iam.PolicyStatement:
     return iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects(p) for p in patterns])
 
@@ -26,11 +33,8 @@ def use_key(key: kms.IKey) -> iam.PolicyStatement:
                                resources=[key.key_arn])
 
 
-def table_items(table: dynamodb.ITable, *actions: str, with_indexes: bool = False,
-                index: str | None = None) -> iam.PolicyStatement:
+def table_items(table: dynamodb.ITable, *actions: str, index: str | None = None) -> iam.PolicyStatement:
     resources = [table.table_arn]
-    if with_indexes:
-        resources.append(f"{table.table_arn}/index/*")
     if index:
         resources.append(f"{table.table_arn}/index/{index}")
     return iam.PolicyStatement(actions=[f"dynamodb:{a}" for a in actions], resources=resources)

@@ -9,7 +9,8 @@ from constructs import Construct
 from infra.stages import access
 from infra.stages.data import PipelineData
 from infra.stages.function import stage_function
-from judgeflow import capacity
+from judgeflow.adapters.ledger import QUEUE_ORDER_INDEX
+from judgeflow.adapters.registry import BY_EXECUTION_INDEX
 
 
 class CapacityStage(Construct):
@@ -31,7 +32,7 @@ class CapacityStage(Construct):
                 iam.PolicyStatement(actions=["sagemaker:DescribeTrainingJob"], resources=[training_jobs]),
                 # Reserve (transaction: Update + Put + Delete), keep a place in line, read versions.
                 access.table_items(data.capacity, "Query", "GetItem", "PutItem", "UpdateItem", "DeleteItem",
-                                   index=capacity.QUEUE_ORDER_INDEX),
+                                   index=QUEUE_ORDER_INDEX),
                 access.table_items(data.runs, "UpdateItem"),
                 wake,
                 key,
@@ -45,7 +46,7 @@ class CapacityStage(Construct):
         )
         # Release: delete the reservation (transaction with a version bump), then wake the first in line.
         releasing = access.table_items(data.capacity, "Query", "GetItem", "UpdateItem", "DeleteItem",
-                                       index=capacity.QUEUE_ORDER_INDEX)
+                                       index=QUEUE_ORDER_INDEX)
         self.release = stage_function(
             self, "Release", handler="lambdas.capacity.handler.release",
             description="judgeflow: release this execution's capacity reservation and wake the next run in line",
@@ -56,5 +57,5 @@ class CapacityStage(Construct):
             self, "OnExecutionEnded", handler="lambdas.capacity.handler.on_execution_ended",
             description="judgeflow: release capacity and record the run when an execution is aborted or times out",
             environment=data.environment,
-            statements=[releasing, wake, access.table_items(data.runs, "Query", "UpdateItem", with_indexes=True), key],
+            statements=[releasing, wake, access.table_items(data.runs, "Query", "UpdateItem", index=BY_EXECUTION_INDEX), key],
         )

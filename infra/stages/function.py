@@ -11,7 +11,6 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra import runtime_code
-from judgeflow.settings import METRICS_NAMESPACE, SERVICE_NAME
 
 
 def stage_function(
@@ -40,8 +39,7 @@ def stage_function(
         role.add_to_policy(statement)
     common = dict(
         description=description,
-        environment={"POWERTOOLS_SERVICE_NAME": SERVICE_NAME, "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                     "POWERTOOLS_LOG_LEVEL": "INFO", **environment},
+        environment=dict(environment),
         timeout=timeout,
         memory_size=memory_size,
         role=role,

@@ -7,6 +7,7 @@ from constructs import Construct
 from infra.stages import access
 from infra.stages.data import PipelineData
 from infra.stages.function import stage_function
+from judgeflow import layout
 
 
 class PlanStage(Construct):
@@ -16,5 +17,6 @@ class PlanStage(Construct):
             self, "Plan", handler="lambdas.plan.handler.lambda_handler",
             description="judgeflow: render the Nova recipe and build the exact CreateTrainingJob request",
             environment=data.environment,
-            statements=[access.write_objects(data.work, "runs/*/recipe/*"), access.use_key(data.key)],
+            statements=[access.write_objects(data.work, layout.under(layout.recipe_prefix(layout.ANY_RUN))),
+                        access.use_key(data.key)],
         )

@@ -22,8 +22,8 @@ class ResultsStage(Construct):
             environment={**data.environment, "MPLCONFIGDIR": "/tmp/matplotlib"},
             timeout=Duration.minutes(10), memory_size=3008,
             statements=[
-                access.read_objects(data.work, "runs/*"), access.list_bucket(data.work),
-                access.write_objects(data.metrics, f"{layout.LAKE_PREFIX}*", f"{layout.REPORTS_PREFIX}*"),
+                access.read_objects(data.work, layout.under(layout.RUNS_PREFIX)), access.list_bucket(data.work),
+                access.write_objects(data.metrics, layout.under(layout.LAKE_PREFIX), layout.under(layout.REPORTS_PREFIX)),
                 access.table_items(data.runs, "GetItem", "UpdateItem"),
                 iam.PolicyStatement(actions=["sns:Publish"], resources=[data.topic.topic_arn]),
                 iam.PolicyStatement(actions=["states:SendTaskSuccess", "states:SendTaskFailure"],

@@ -6,17 +6,16 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from judgeflow import pipeline, runtime
-from lambdas.observability import logger, tracer
+from judgeflow import environment
+from judgeflow.adapters import aws
+from judgeflow.stages import plan
+from lambdas.powertools import logger, stage_handler
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@stage_handler()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(run_id=event["run_id"])
-    result = pipeline.plan_job(
-        s3=runtime.client("s3"), settings=runtime.settings(), resources=runtime.resources(),
-        run_id=event["run_id"], run_settings=event["settings"],
-    )
+    result = plan.plan_job(s3=aws.client("s3"), settings=environment.settings(), resources=environment.resources(),
+                           run_id=event["run_id"], run_settings=event["settings"])
     logger.info("job planned", extra={"recipe_key": result["recipe_key"], "instance_order": result["instance_order"]})
     return result

@@ -6,17 +6,19 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from judgeflow import pipeline, runtime
-from lambdas.observability import logger, metrics, tracer
+from judgeflow import environment
+from judgeflow.adapters import aws
+from judgeflow.stages import validate
+from lambdas.powertools import logger, metrics, stage_handler
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@stage_handler(with_metrics=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = event["request"]
-    logger.append_keys(dataset=f"s3://{request.get('bucket')}/{request.get('key')}", execution=event["execution_arn"])
-    result = pipeline.validate_request(s3=runtime.client("s3"), settings=runtime.settings(), request=request)
-    metrics.add_metric(name="DatasetsRejected" if not result["valid"] else "DatasetsAccepted", unit="Count", value=1)
+    if isinstance(request, dict):
+        logger.append_keys(dataset=f"s3://{request.get('bucket')}/{request.get('key')}")
+    logger.append_keys(execution=event["execution_arn"])
+    result = validate.validate_request(s3=aws.client("s3"), settings=environment.settings(), request=request)
+    metrics.add_metric(name="DatasetsAccepted" if result["valid"] else "DatasetsRejected", unit="Count", value=1)
     logger.info("dataset validated", extra={"valid": result["valid"], "records": result["dataset"]["records"]})
     return result

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from judgeflow import emulator
+from offline import nova_emulator as emulator
 from judgeflow.cli import main
 from tests.bad_inputs import BAD_INPUTS, GOOD, jsonl
 from tests.conftest import sample_dataset

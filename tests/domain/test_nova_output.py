@@ -8,7 +8,8 @@ import tarfile
 
 import pytest
 
-from judgeflow import emulator, nova_output
+from judgeflow import nova_output
+from offline import nova_emulator as emulator
 
 RECIPE = "run: {name: r1, model_name_or_path: nova-micro/prod}\nevaluation: {task: llm_judge}\n"
 

@@ -8,7 +8,8 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from judgeflow import emulator, results
+from judgeflow.stages import results
+from offline import nova_emulator as emulator
 
 PAIRWISE = "run: {name: r, model_name_or_path: nova-micro/prod}\nevaluation: {task: llm_judge}\n"
 RUBRIC = "run: {name: r, model_name_or_path: nova-lite-2/prod}\nevaluation: {task: rubric_llm_judge}\n"

@@ -7,13 +7,14 @@ import json
 import pytest
 
 from judgeflow.runs import RunSettingsError, resolve_run_settings, settings_from_metadata
+from judgeflow.environment import SETTINGS_VARIABLE, Resources, lambda_environment
 from judgeflow.settings import Settings, SettingsError
 from offline.synth import default_context
 
 
 def test_cdk_json_context_is_valid_and_round_trips_through_the_lambda_environment():
     settings = Settings.from_mapping(default_context())
-    assert Settings.from_environment({"JUDGEFLOW_SETTINGS": settings.to_json()}) == settings
+    assert Settings.from_json(lambda_environment(Resources(), settings)[SETTINGS_VARIABLE]) == settings
     assert settings.nova_image.startswith("708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-evaluation-repo:")
 
 

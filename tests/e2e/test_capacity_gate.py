@@ -182,9 +182,9 @@ def test_a_run_still_going_when_the_harness_closes_is_stopped_and_its_thread_joi
 
 
 def test_a_release_meeting_a_concurrent_dynamodb_transaction_is_retried_and_the_run_succeeds(offline, monkeypatch):
-    from judgeflow import capacity
+    from judgeflow.adapters.ledger import CapacityLedger
 
-    real_leave_queue, conflicts = capacity.CapacityLedger.leave_queue, []
+    real_leave_queue, conflicts = CapacityLedger.leave_queue, []
 
     def conflicting_once(ledger, holder):
         if not conflicts:  # the first release of the run meets another run's transaction on its queue item
@@ -195,7 +195,7 @@ def test_a_release_meeting_a_concurrent_dynamodb_transaction_is_retried_and_the_
                 "DeleteItem")
         return real_leave_queue(ledger, holder)
 
-    monkeypatch.setattr(capacity.CapacityLedger, "leave_queue", conflicting_once)
+    monkeypatch.setattr(CapacityLedger, "leave_queue", conflicting_once)
     with offline() as jf:
         jf.drop("conflict.jsonl", sample_dataset())
         (result,) = jf.wait_for(1)

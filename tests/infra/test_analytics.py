@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from judgeflow.results import ITEMS_SCHEMA, RUNS_SCHEMA
+from judgeflow.stages.results import ITEMS_SCHEMA, RUNS_SCHEMA
 
 
 def glue_type(arrow: pa.DataType) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from judgeflow import runs
-from judgeflow.settings import METRICS_NAMESPACE, SERVICE_NAME
+from judgeflow.environment import METRICS_NAMESPACE, SERVICE_NAME
 from tests.conftest import REPO_ROOT, STATELESS_STACK_NAME
 
 
@@ -31,7 +31,7 @@ def _topic(templates: dict[str, Any]) -> str:
 
 def test_every_stage_lambda_alarms_on_errors_to_the_notifications_topic(templates):
     functions = _stage_functions(templates)
-    assert len(functions) >= 12  # validate, 4 registry, stage, plan, 4 capacity, results
+    assert len(functions) >= 12  # validate, 4 register, stage input, plan, 4 capacity, results
     alarmed = {}
     for logical, alarm in _resources(templates, "AWS::CloudWatch::Alarm").items():
         properties = alarm["Properties"]

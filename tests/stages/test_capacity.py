@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 
 import boto3
 
-from judgeflow import capacity
+from judgeflow import capacity_policy as policy
+from judgeflow.adapters.ledger import CapacityLedger
+from judgeflow.stages import capacity
 
 ARN = "arn:aws:states:us-east-1:123456789012:execution:m:"
 PLAN = {"instance_order": ["ml.g5.12xlarge", "ml.g5.24xlarge"], "instances": 1,
@@ -144,8 +147,8 @@ def test_release_and_abort_take_the_run_out_of_line(deployed):
     assert jf.queue() == []
 
 
-def _ledger(jf) -> capacity.CapacityLedger:
-    return capacity.CapacityLedger(boto3.resource("dynamodb", region_name=jf.aws.region).Table(jf.d.capacity_table))
+def _ledger(jf) -> CapacityLedger:
+    return CapacityLedger(boto3.resource("dynamodb", region_name=jf.aws.region).Table(jf.d.capacity_table))
 
 
 def test_release_tries_again_when_a_concurrent_transaction_conflicts(deployed):
@@ -203,11 +206,12 @@ def test_concurrent_reservations_never_exceed_the_quota(deployed):
 
     def race(index: int) -> None:
         start.wait()
-        decision = capacity.acquire(
+        decision = capacity.reserve_first_free(
             ledger=ledger, quotas_client=quotas, sagemaker_client=sagemaker, instance_order=["ml.g5.12xlarge"],
             holder=f"h{index}", run_id=f"r{index}", job_name=f"j{index}", instances=1, ttl_seconds=600,
-            region="us-east-1", attempt=0, waited_seconds=0, wait_initial=60, wait_max=900, wait_total=3600,
-            rng=random.Random(index), fresh_quotas=True)
+            budget=policy.WaitBudget(region="us-east-1", attempt=0, waited_seconds=0, initial=60, maximum=900,
+                                     total=3600),
+            now=int(time.time()), queued_at_ms=int(time.time() * 1000), rng=random.Random(index), fresh_quotas=True)
         outcomes.append(decision.acquired)
 
     threads = [threading.Thread(target=race, args=(i,)) for i in range(8)]
@@ -221,6 +225,6 @@ def test_concurrent_reservations_never_exceed_the_quota(deployed):
 
 def test_backoff_grows_with_jitter_and_is_capped():
     rng = random.Random(1)
-    waits = [capacity.next_wait_seconds(n, initial=60, maximum=900, rng=rng) for n in range(8)]
+    waits = [policy.next_wait_seconds(n, initial=60, maximum=900, rng=rng) for n in range(8)]
     assert 48 <= waits[0] <= 72 and 96 <= waits[1] <= 144
     assert max(waits) <= 900 and waits[-1] >= 720

@@ -7,7 +7,7 @@ import json
 
 import pyarrow.parquet as pq
 
-from judgeflow import emulator
+from offline import nova_emulator as emulator
 
 RECIPE = "run: {name: jf-res, model_name_or_path: nova-micro/prod}\nevaluation: {task: llm_judge}\n"
 RECORDS = [{"prompt": f"question {i} about rivers", "response_A": "rivers flow" if i % 2 else "no",

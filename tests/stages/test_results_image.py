@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import venv
 
+from offline.nova_emulator import emulate
 from tests.conftest import REPO_ROOT
 
 DOCKERFILE = REPO_ROOT / "container" / "Dockerfile"
@@ -35,10 +36,12 @@ def test_clean_environment_with_the_image_requirements_imports_and_runs_the_hand
     task_root = tmp_path / "task"
     for folder in ("judgeflow", "lambdas", "recipes"):
         shutil.copytree(REPO_ROOT / folder, task_root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    archive = tmp_path / "output.tar.gz"
+    archive.write_bytes(emulate([{"prompt": "p q", "response_A": "p q", "response_B": "x"}],
+                                "run: {name: r, model_name_or_path: m}\nevaluation: {task: llm_judge}\n"))
     script = (
-        "import lambdas.results.handler as h, judgeflow.results as r, judgeflow.emulator as e;"
-        "b = r.build_results(e.emulate([{'prompt': 'p q', 'response_A': 'p q', 'response_B': 'x'}],"
-        " 'run: {name: r, model_name_or_path: m}\\nevaluation: {task: llm_judge}\\n'),"
+        "import pathlib, lambdas.results.handler as h, judgeflow.stages.results as r;"
+        f"b = r.build_results(pathlib.Path({str(archive)!r}).read_bytes(),"
         " context=r.RunContext(run_id='x'), finished_at=0, date='2026-01-01');"
         "print(callable(h.lambda_handler), sorted(b.files)[0])"
     )

@@ -1,6 +1,6 @@
 """The local emulator follows its documented rule and labels everything it writes."""
 
-from judgeflow.emulator import judge_pair
+from offline.nova_emulator import judge_pair
 
 
 def test_rule_prefers_the_answer_that_addresses_the_prompt():

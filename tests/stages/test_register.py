@@ -13,8 +13,8 @@ def validation(sha: str = "ab" * 32, **settings):
 
 
 def test_same_content_and_settings_register_once(deployed):
-    first = deployed.invoke("RegistryStageRegister", {"validation": validation(), **EXECUTION})
-    second = deployed.invoke("RegistryStageRegister", {"validation": validation(), **EXECUTION,
+    first = deployed.invoke("RegisterStageRegister", {"validation": validation(), **EXECUTION})
+    second = deployed.invoke("RegisterStageRegister", {"validation": validation(), **EXECUTION,
                                                        "execution_name": "e2"})
     assert first["duplicate"] is False and second["duplicate"] is True
     assert second["duplicate_of"] == first["run_id"]
@@ -22,9 +22,9 @@ def test_same_content_and_settings_register_once(deployed):
 
 
 def test_changed_settings_or_explicit_rerun_is_a_new_run(deployed):
-    base = deployed.invoke("RegistryStageRegister", {"validation": validation(), **EXECUTION})
-    other_label = deployed.invoke("RegistryStageRegister", {"validation": validation(model_b="c"), **EXECUTION})
-    rerun = deployed.invoke("RegistryStageRegister", {"validation": validation(rerun=True), **EXECUTION,
+    base = deployed.invoke("RegisterStageRegister", {"validation": validation(), **EXECUTION})
+    other_label = deployed.invoke("RegisterStageRegister", {"validation": validation(model_b="c"), **EXECUTION})
+    rerun = deployed.invoke("RegisterStageRegister", {"validation": validation(rerun=True), **EXECUTION,
                                                       "execution_name": "e9"})
     assert len({base["run_id"], other_label["run_id"], rerun["run_id"]}) == 3
     assert not other_label["duplicate"] and not rerun["duplicate"]
@@ -33,13 +33,13 @@ def test_changed_settings_or_explicit_rerun_is_a_new_run(deployed):
 def test_rejection_and_failure_are_recorded_with_reasons(deployed):
     rejected = {"valid": False, "message": "line 2 field prompt: missing", "report_key": "rejected/x.report.json",
                 "dataset": {"bucket": "b", "key": "incoming/x.jsonl", "sha256": "cd" * 32}}
-    result = deployed.invoke("RegistryStageRecordRejection", {"validation": rejected, **EXECUTION})
+    result = deployed.invoke("RegisterStageRecordRejection", {"validation": rejected, **EXECUTION})
     record = deployed.jf.run_record(result["run_id"])
     assert record["status"] == "REJECTED" and record["reason"] == "line 2 field prompt: missing"
 
-    run = deployed.invoke("RegistryStageRegister", {"validation": validation(sha="ef" * 32), **EXECUTION})
+    run = deployed.invoke("RegisterStageRegister", {"validation": validation(sha="ef" * 32), **EXECUTION})
     described = '{"TrainingJobName": "j", "TrainingJobStatus": "Failed", "FailureReason": "CapacityError: none"}'
-    failed = deployed.invoke("RegistryStageRecordFailure", {"run_id": run["run_id"],
+    failed = deployed.invoke("RegisterStageRecordFailure", {"run_id": run["run_id"],
                                                             "error": {"Error": "States.TaskFailed", "Cause": described}})
     assert "training job j Failed: CapacityError: none" in failed["message"]
     assert deployed.jf.run_record(run["run_id"])["status"] == "FAILED"

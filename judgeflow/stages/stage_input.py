@@ -1,4 +1,4 @@
-"""Staging: the Nova-strict `llm_judge.jsonl` plus a sidecar of the user's extra fields.
+"""Stage-input stage: the Nova-strict `llm_judge.jsonl` plus a sidecar of the user's extra fields.
 
 Runs only on a file that passed validation. The staged file holds exactly prompt, response_A,
 response_B in that order, with text unchanged (non-ASCII kept as UTF-8, not escaped). The
@@ -8,14 +8,14 @@ when present, then the other extra fields.
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO, Iterable, Iterator
+import tempfile
+from typing import Any, BinaryIO, Iterable, Iterator, Mapping
 
 import orjson
 
+from judgeflow import layout
+from judgeflow.adapters import s3 as objects
 from judgeflow.validation import NOVA_FIELDS, iter_lines
-
-STAGED_FILE_NAME = "llm_judge.jsonl"
-SIDECAR_FILE_NAME = "sidecar.jsonl"
 
 
 def iter_records(chunks: Iterable[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -25,7 +25,7 @@ def iter_records(chunks: Iterable[bytes]) -> Iterator[tuple[int, dict[str, Any]]
             yield line_no, orjson.loads(line)
 
 
-def stage(chunks: Iterable[bytes], staged: BinaryIO, sidecar: BinaryIO) -> int:
+def write_staged(chunks: Iterable[bytes], staged: BinaryIO, sidecar: BinaryIO) -> int:
     """Write both files; return the number of items staged. orjson writes UTF-8 text as is."""
     count = 0
     for line_no, record in iter_records(chunks):
@@ -36,3 +36,16 @@ def stage(chunks: Iterable[bytes], staged: BinaryIO, sidecar: BinaryIO) -> int:
         sidecar.write(orjson.dumps({**head, **extra}) + b"\n")
         count += 1
     return count
+
+
+def stage_dataset(*, s3: Any, work_bucket: str, run_id: str, dataset: Mapping[str, Any]) -> dict[str, Any]:
+    chunks = objects.read_chunks(s3, dataset["bucket"], dataset["key"], version_id=dataset.get("version_id"))
+    with tempfile.TemporaryFile() as staged, tempfile.TemporaryFile() as sidecar:
+        items = write_staged(chunks, staged, sidecar)
+        staged.seek(0)
+        sidecar.seek(0)
+        input_key = layout.staged_input_key(run_id)
+        s3.upload_fileobj(staged, work_bucket, input_key)
+        s3.upload_fileobj(sidecar, work_bucket, layout.sidecar_key(run_id))
+    return {"items": items, "input_prefix": f"s3://{work_bucket}/{layout.staged_input_prefix(run_id)}",
+            "input_key": input_key}

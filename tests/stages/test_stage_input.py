@@ -1,4 +1,4 @@
-"""Stage stage: the Nova-strict file keeps text byte for byte; extras go to the sidecar."""
+"""Stage-input stage: the Nova-strict file keeps text byte for byte; extras go to the sidecar."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ def test_staged_file_has_exactly_the_three_fields_and_unchanged_text(deployed):
                {"prompt": "emoji 🙂", "response_A": "a\\nb", "response_B": "tab\tin"}]
     body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
     deployed.put_dataset("manual/unicode.jsonl", body)
-    result = deployed.invoke("StageStage", {"run_id": "jf-test", "dataset": {"bucket": deployed.jf.d.datasets_bucket,
+    result = deployed.invoke("StageInputStage", {"run_id": "jf-test", "dataset": {"bucket": deployed.jf.d.datasets_bucket,
                                                                             "key": "manual/unicode.jsonl"}})
     assert result["items"] == 2
     staged = deployed.jf.read(deployed.jf.d.work_bucket, "runs/jf-test/input/llm_judge.jsonl")

@@ -1,0 +1,96 @@
+"""Register stage: the run's record. A run is registered once (its id derives from the content
+and the settings), rejections and failures are recorded with their reason and notified, and the
+execution waits here until the results stage reports."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from judgeflow import runs
+from judgeflow.adapters import tasks
+from judgeflow.adapters.notifications import notify
+from judgeflow.adapters.registry import RunRegistry
+from judgeflow.settings import Settings
+
+
+def register_run(*, registry: RunRegistry, settings: Settings, validation_result: Mapping[str, Any],
+                 execution_arn: str, execution_name: str) -> dict[str, Any]:
+    run_settings = runs.resolve_run_settings(validation_result["settings"], settings)
+    dataset = validation_result["dataset"]
+    run_id = runs.derive_run_id(dataset["sha256"], run_settings, rerun_nonce=execution_name)
+    existing = registry.register(run_id=run_id, item={
+        "execution_arn": execution_arn,
+        "dataset_bucket": dataset["bucket"],
+        "dataset_key": dataset["key"],
+        "dataset_sha256": dataset["sha256"],
+        "records": dataset["records"],
+        "settings": json.dumps(run_settings.identity(), sort_keys=True),
+        "task": run_settings.task,
+        "judge_model": run_settings.judge_model,
+        "model_a": run_settings.model_a,
+        "model_b": run_settings.model_b,
+    })
+    if existing is None:
+        return {"run_id": run_id, "duplicate": False}
+    message = (f"Not launched again: this dataset and these settings are run {run_id} "
+               f"(status {existing.get('status')}, first seen as s3://{existing.get('dataset_bucket')}/"
+               f"{existing.get('dataset_key')}, execution {existing.get('execution_arn')}). "
+               "To run it again on purpose, set the setting rerun=true.")
+    return {"run_id": run_id, "duplicate": True, "duplicate_of": run_id,
+            "original_status": existing.get("status"), "message": message}
+
+
+def record_rejection(*, registry: RunRegistry, sns: Any, topic_arn: str, validation_result: Mapping[str, Any],
+                     execution_arn: str) -> dict[str, Any]:
+    dataset = validation_result["dataset"]
+    run_id = "jf-rejected-" + (dataset.get("sha256") or "unknown")[:16]
+    existing = registry.register(run_id=run_id, item={
+        "execution_arn": execution_arn, "dataset_bucket": dataset["bucket"], "dataset_key": dataset["key"],
+        "dataset_sha256": dataset.get("sha256", ""),
+    })
+    registry.finish(run_id, status=runs.REJECTED, reason=validation_result["message"],
+                    report_key=validation_result.get("report_key", ""), execution_arn=execution_arn)
+    notify(sns, topic_arn, subject=f"judgeflow: dataset rejected ({dataset['key']})",
+           message={"status": runs.REJECTED, "run_id": run_id, "reason": validation_result["message"],
+                    "previously_recorded": existing is not None})
+    return {"run_id": run_id, "status": runs.REJECTED, "message": validation_result["message"]}
+
+
+def failure_message(run_id: str, error: Mapping[str, Any] | None) -> str:
+    """The reason a run failed, from the error a state caught; a SageMaker job's failure reason is
+    read out of the job description it carries."""
+    error = error or {}
+    cause = error.get("Cause") or ""
+    try:
+        described = json.loads(cause)
+        if isinstance(described, dict) and described.get("FailureReason"):
+            cause = (f"training job {described.get('TrainingJobName')} {described.get('TrainingJobStatus')}: "
+                     f"{described['FailureReason']}")
+    except ValueError:
+        pass
+    return f"Run {run_id} failed: {error.get('Error', 'error')}: {cause}".strip()
+
+
+def record_failure(*, registry: RunRegistry, sns: Any, topic_arn: str, run_id: str,
+                   error: Mapping[str, Any] | None) -> dict[str, Any]:
+    message = failure_message(run_id, error)
+    registry.finish(run_id, status=runs.FAILED, reason=message)
+    notify(sns, topic_arn, subject=f"judgeflow: run {run_id} failed", message={"run_id": run_id, "reason": message})
+    return {"run_id": run_id, "status": runs.FAILED, "message": message}
+
+
+def store_results_token(*, registry: RunRegistry, sfn: Any, run_id: str, task_token: str) -> dict[str, Any]:
+    """Park the execution until results arrive; if they already did, release it at once."""
+    item = registry.update(run_id, results_task_token=task_token)
+    if item.get("results_done"):
+        complete_results_task(sfn, task_token, item)
+    return {"run_id": run_id, "waiting": not item.get("results_done")}
+
+
+def complete_results_task(sfn: Any, task_token: str, item: Mapping[str, Any]) -> None:
+    """Let the execution waiting for results finish, with the summary or the failure the registry holds."""
+    if item.get("status") == runs.FAILED:
+        tasks.fail(sfn, task_token, error="ResultsFailed", cause=item.get("reason", ""))
+    else:
+        tasks.succeed(sfn, task_token, item["results_summary"])

@@ -1,0 +1,195 @@
+"""Results stage: a judge job's output.tar.gz -> the metrics lake (runs and items Parquet), our
+statistics beside the service's, the report, the registry and the waiting execution's output.
+
+`build_results` is pure over bytes; the results Lambda (`process_results`) and
+`judgeflow ingest-results` both call it and differ only in where they write the files it returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from judgeflow import items, lake, layout, nova_output, report, runs, stats
+from judgeflow.adapters import s3 as objects
+from judgeflow.adapters.notifications import notify
+from judgeflow.adapters.registry import RunRegistry
+from judgeflow.environment import Resources
+from judgeflow.stages.register import complete_results_task
+
+RUNS_SCHEMA = items.arrow_schema(lake.RUNS_COLUMNS)
+ITEMS_SCHEMA = items.ITEMS_SCHEMA
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunContext:
+    """What the registry knows about the run, joined into the runs row."""
+
+    run_id: str
+    dataset_sha256: str = ""
+    dataset_key: str = ""
+    task: str = "llm_judge"
+    judge_model: str = ""
+    model_a: str = "model_a"
+    model_b: str = "model_b"
+    instance_type: str = ""
+    job_name: str = ""
+    produced_by: str = "sagemaker"
+    created_at: int = 0
+
+
+@dataclass
+class ResultBundle:
+    summary: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)  # relative path -> content
+    status: str = runs.SUCCEEDED
+
+
+def _int(summary: Mapping[str, Any], key: str) -> int:
+    value = summary.get(key)
+    return int(round(float(value))) if value is not None else 0
+
+
+def per_category(table: pa.Table) -> list[dict[str, Any]]:
+    out = []
+    for name, counts in sorted(items.preference_counts(table, by="category").items(), key=lambda kv: str(kv[0])):
+        if name is None:
+            continue
+        s = stats.pairwise_stats(counts["A"], counts["B"], counts["tie"], counts["error"])
+        out.append({"category": name, **counts, "b_share": s.b_share_decisive,
+                    "wilson_low": s.wilson_low, "wilson_high": s.wilson_high})
+    return out
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink)  # snappy, pyarrow's default: what Athena and most readers expect
+    return sink.getvalue()
+
+
+def build_results(archive: bytes, *, context: RunContext, sidecar: bytes | None = None, finished_at: int,
+                  date: str) -> ResultBundle:
+    files = nova_output.read_archive(archive)
+    output = nova_output.parse_output(files)
+    if output.produced_by != context.produced_by:
+        context = dataclasses.replace(context, produced_by=output.produced_by)
+    service = output.summary
+    table = items.items_table(context.run_id, output.details, sidecar)
+    ours = stats.pairwise_stats(
+        _int(service, "a_scores"), _int(service, "b_scores"), _int(service, "ties"), _int(service, "inference_error")
+    )
+    agreement = items.agreement_rate(table)
+    status = runs.UNRELIABLE if ours.verdict == stats.UNRELIABLE else runs.SUCCEEDED
+    runs_row = {
+        **{k: getattr(context, k) for k in ("run_id", "dataset_sha256", "dataset_key", "task", "judge_model",
+                                             "model_a", "model_b", "instance_type", "job_name", "produced_by")},
+        "created_at": context.created_at or finished_at,
+        "finished_at": finished_at,
+        "status": status,
+        "service_metrics_json": json.dumps(service, sort_keys=True),
+        "service_winrate": service.get("winrate"),
+        "service_lower_rate": service.get("lower_rate"),
+        "service_upper_rate": service.get("upper_rate"),
+        "service_weighted_score_a": service.get("weighted_score_A"),
+        "service_weighted_score_b": service.get("weighted_score_B"),
+        "service_score_margin": service.get("score_margin"),
+        "a_wins": ours.a_wins, "b_wins": ours.b_wins, "ties": ours.ties, "inference_errors": ours.errors,
+        "items": table.num_rows,
+        "jf_b_share_decisive": ours.b_share_decisive,
+        "jf_wilson_low": ours.wilson_low,
+        "jf_wilson_high": ours.wilson_high,
+        "jf_tie_half_win_rate": ours.tie_half_win_rate,
+        "jf_error_rate": ours.error_rate,
+        "jf_agreement_rate": agreement,
+        "verdict": ours.verdict,
+        "verdict_reason": ours.verdict_reason,
+    }
+    summary = {
+        "run_id": context.run_id,
+        "produced_by": context.produced_by,
+        "task": context.task,
+        "judge_model": context.judge_model,
+        "model_a": context.model_a,
+        "model_b": context.model_b,
+        "status": status,
+        "service_metrics": service,
+        "judgeflow_statistics": {**ours.as_dict(), "agreement_rate": agreement},
+        "per_category": per_category(table),
+        "criteria": items.criteria_means(table),
+        "warnings": output.warnings,
+    }
+    bundle = ResultBundle(summary=summary, status=status)
+    reports = layout.report_prefix(context.run_id)
+    bundle.files[layout.lake_key(lake.RUNS_TABLE, date, context.run_id)] = parquet_bytes(
+        pa.Table.from_pylist([runs_row], schema=RUNS_SCHEMA))
+    bundle.files[layout.lake_key(lake.ITEMS_TABLE, date, context.run_id)] = parquet_bytes(table)
+    bundle.files[f"{reports}report.png"] = report.render_png(summary)
+    bundle.files[f"{reports}summary.json"] = json.dumps(summary, indent=2, default=str).encode()
+    bundle.files[f"{reports}summary.md"] = report.render_markdown(summary).encode()
+    return bundle
+
+
+def _location_name(key: str) -> str:
+    """How the execution output names a file it wrote: `runs`/`items` for the lake, else the file name."""
+    return key.split("/")[1] if key.startswith(layout.LAKE_PREFIX) else key.rsplit("/", 1)[-1]
+
+
+def process_results(*, s3: Any, sfn: Any, sns: Any, registry: RunRegistry, resources: Resources,
+                    bucket: str, key: str) -> dict[str, Any]:
+    run_id = layout.run_id_from_output_key(key)
+    if run_id is None:
+        raise ValueError(f"s3://{bucket}/{key} is not a judge output archive (runs/<run_id>/output/.../output.tar.gz)")
+    item = registry.get(run_id) or {}
+    archive = objects.read_bytes(s3, bucket, key)
+    sidecar = objects.read_bytes_if_present(s3, resources.work_bucket, layout.sidecar_key(run_id))
+    context = RunContext(
+        run_id=run_id, dataset_sha256=item.get("dataset_sha256", ""), dataset_key=item.get("dataset_key", ""),
+        task=item.get("task", "llm_judge"), judge_model=item.get("judge_model", ""),
+        model_a=item.get("model_a", "model_a"), model_b=item.get("model_b", "model_b"),
+        instance_type=item.get("instance_type", ""), job_name=layout.job_name_from_output_key(key),
+        created_at=int(item.get("created_at", 0)),
+    )
+    now = datetime.now(timezone.utc)
+    try:
+        bundle = build_results(archive, context=context, sidecar=sidecar,
+                               finished_at=int(now.timestamp()), date=now.strftime("%Y-%m-%d"))
+    except Exception as exc:  # corrupt archive, missing summary: recorded, never silent
+        reason = f"Results of run {run_id} could not be read from s3://{bucket}/{key}: {exc}"
+        updated = registry.finish(run_id, status=runs.FAILED, reason=reason, results_done=True)
+        notify(sns, resources.topic_arn, subject=f"judgeflow: run {run_id} results failed",
+               message={"run_id": run_id, "reason": reason})
+        if updated.get("results_task_token"):
+            complete_results_task(sfn, updated["results_task_token"], updated)
+        return {"run_id": run_id, "status": runs.FAILED, "reason": reason}
+    locations = {}
+    for relative, data in bundle.files.items():
+        s3.put_object(Bucket=resources.metrics_bucket, Key=relative, Body=data)
+        locations[_location_name(relative)] = f"s3://{resources.metrics_bucket}/{relative}"
+    statistics = bundle.summary["judgeflow_statistics"]
+    output = {
+        "run_id": run_id,
+        "status": bundle.status,
+        "produced_by": bundle.summary["produced_by"],
+        "verdict": statistics["verdict"],
+        "verdict_reason": statistics["verdict_reason"],
+        "counts": {"a": statistics["a_wins"], "b": statistics["b_wins"], "ties": statistics["ties"],
+                   "errors": statistics["errors"]},
+        "service_metrics": {k: bundle.summary["service_metrics"].get(k) for k in ("winrate", "lower_rate", "upper_rate")},
+        "judgeflow_b_share": statistics["b_share_decisive"],
+        "judgeflow_wilson_95": [statistics["wilson_low"], statistics["wilson_high"]],
+        "locations": locations,
+    }
+    updated = registry.finish(run_id, status=bundle.status, reason=statistics["verdict_reason"],
+                              results_summary=json.dumps(output, default=str), verdict=statistics["verdict"],
+                              results_done=True)
+    notify(sns, resources.topic_arn, subject=f"judgeflow: run {run_id} {statistics['verdict']}", message=output)
+    if updated.get("results_task_token"):
+        complete_results_task(sfn, updated["results_task_token"], updated)
+    return output

@@ -1,0 +1,82 @@
+"""Validate stage: check the execution input, the run settings and every line of the dataset
+before any GPU minute is spent. An invalid dataset gets a report next to it; the original is kept."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from judgeflow import layout, recipes, runs, validation
+from judgeflow.adapters import s3 as objects
+from judgeflow.errors import RecipeError, RequestError, RunSettingsError
+from judgeflow.settings import Settings
+
+REQUEST_KEYS = ("bucket", "key", "settings", "source", "event_id")
+EXAMPLE_REQUEST = '{"bucket": "<datasets bucket>", "key": "incoming/my-data.jsonl", "settings": {"model_a": "..."}}'
+
+
+def check_request(request: Any) -> Mapping[str, Any]:
+    """The execution input (console, CLI or S3 event) has the documented shape."""
+    if not isinstance(request, Mapping):
+        raise RequestError(f"execution input must be a JSON object like {EXAMPLE_REQUEST}")
+    unknown = sorted(set(request) - set(REQUEST_KEYS))
+    missing = [k for k in ("bucket", "key") if not isinstance(request.get(k), str) or not request.get(k)]
+    if unknown or missing:
+        raise RequestError(
+            f"execution input: missing {missing} / unknown keys {unknown}; allowed keys {list(REQUEST_KEYS)}; "
+            f"example: {EXAMPLE_REQUEST}")
+    if (settings_value := request.get("settings")) and not isinstance(settings_value, Mapping):
+        raise RequestError(f"execution input 'settings' must be an object; example: {EXAMPLE_REQUEST}")
+    return request
+
+
+def validate_request(*, s3: Any, settings: Settings, request: Any) -> dict[str, Any]:
+    """Check the execution input shape, then validate the dataset it names."""
+    request = check_request(request)
+    return validate_dataset(s3=s3, settings=settings, bucket=request["bucket"], key=request["key"],
+                            requested_settings=request.get("settings"))
+
+
+def validate_dataset(*, s3: Any, settings: Settings, bucket: str, key: str,
+                     requested_settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validate settings and content. Writes a rejection report next to the original when invalid."""
+    resolved_key = objects.resolve_object_key(s3, bucket, key)
+    head = s3.head_object(Bucket=bucket, Key=resolved_key)
+    problems: list[dict[str, Any]] = []
+    run_settings = None
+    try:
+        merged = runs.settings_from_metadata(head.get("Metadata", {}))
+        merged.update(requested_settings or {})
+        run_settings = runs.resolve_run_settings(merged, settings)
+        recipe = recipes.choose_recipe(run_settings.task, run_settings.judge_model)
+        recipes.allowed_instance_order(recipe, run_settings.instance_types)
+    except (RunSettingsError, RecipeError) as exc:
+        problems.append({"line": None, "field": "settings", "kind": "settings", "message": str(exc),
+                         "fix": "correct the S3 object metadata or the execution input 'settings'"})
+    task = run_settings.task if run_settings else settings.default_task
+    report = validation.validate_stream(
+        objects.read_chunks(s3, bucket, resolved_key, version_id=head.get("VersionId")), source=resolved_key,
+        task=task, token_limit=settings.token_limit, max_rows=settings.max_rows,
+        max_findings=settings.max_errors_reported,
+    )
+    document = report.as_dict()
+    document["bucket"] = bucket
+    document["settings_errors"] = problems
+    valid = report.valid and not problems
+    document["valid"] = valid
+    dataset = {"bucket": bucket, "key": resolved_key, "sha256": report.content_sha256,
+               "records": report.records, "bytes": report.bytes_read,
+               "version_id": head.get("VersionId")}
+    if valid:
+        return {"valid": True, "dataset": dataset, "settings": run_settings.identity() | {"rerun": run_settings.rerun},
+                "warnings": document["warnings"][:10], "message": report.summary()}
+    report_key = layout.rejection_report_key(resolved_key)
+    objects.put_json(s3, bucket, report_key, document)
+    first = (problems + document["errors"])[:3]
+    details = "; ".join(
+        f"line {p['line']} field {p['field'] or '-'}: {p['message']}" if p["line"] else p["message"] for p in first
+    )
+    total = sum(report.error_counts.values()) + len(problems)
+    message = (f"Dataset s3://{bucket}/{resolved_key} rejected: {total} error(s). {details}. "
+               f"Full report: s3://{bucket}/{report_key}. The original file is kept unchanged.")
+    return {"valid": False, "dataset": dataset, "report_key": report_key, "message": message,
+            "error_counts": dict(report.error_counts) | ({"settings": len(problems)} if problems else {})}
