@@ -59,12 +59,12 @@ def main() -> None:
     scale = args.seconds_per_job / (args.job_minutes * 60)
     context = default_context()
     settings = Settings.from_mapping(context)
-    templates = synthesize(context)
+    assembly = synthesize(context)
     data = resources.files("judgeflow.sample_data").joinpath("demo.jsonl").read_bytes()
     timeout = args.runs * args.seconds_per_job * 3 + 120
 
     def deployment() -> OfflineJudgeflow:
-        return OfflineJudgeflow(templates, stack_order=[STATEFUL_STACK_NAME, STATELESS_STACK_NAME],
+        return OfflineJudgeflow(assembly, stack_order=[STATEFUL_STACK_NAME, STATELESS_STACK_NAME],
                                 region=context["region"], wait_scale=scale,
                                 emulator=EmulatorBehaviour(duration_seconds=args.seconds_per_job),
                                 quotas={INSTANCE_TYPE: args.quota})

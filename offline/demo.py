@@ -26,7 +26,7 @@ def run_demo(out_dir: Path, *, print_fn=print) -> int:
     context = default_context()
     print_fn("judgeflow demo - offline: CDK-synthesized state machine on the embedded AWS (moto), "
              "judge = local-emulator")
-    templates = synthesize(context)
+    assembly = synthesize(context)
     print_fn(f"  synthesized {STATEFUL_STACK_NAME} + {STATELESS_STACK_NAME} "
              f"({time.perf_counter() - started:.1f} s, cdk-nag AwsSolutions clean)")
     dataset = resources.files("judgeflow.sample_data").joinpath(SAMPLE).read_bytes()
@@ -34,7 +34,7 @@ def run_demo(out_dir: Path, *, print_fn=print) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "lambda-logs.jsonl"
     with log_path.open("w", encoding="utf-8") as lambda_log, \
-            OfflineJudgeflow(templates, stack_order=[STATEFUL_STACK_NAME, STATELESS_STACK_NAME],
+            OfflineJudgeflow(assembly, stack_order=[STATEFUL_STACK_NAME, STATELESS_STACK_NAME],
                              region=context["region"], quotas={"ml.g5.12xlarge": 1},
                              lambda_log=lambda_log) as judgeflow:
         key = judgeflow.drop(f"demo/{SAMPLE}", dataset, metadata)

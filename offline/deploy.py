@@ -14,12 +14,16 @@ import json
 import re
 import zipfile
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import boto3
 
+from infra import assets
 from judgeflow.environment import Resources
 from offline.embedded_aws import ACCOUNT_ID, EmbeddedAws
+from offline.lambda_runtime import FunctionSpec
+from offline.synth import CloudAssembly
 
 PSEUDO = {"AWS::Partition": "aws", "AWS::AccountId": ACCOUNT_ID, "AWS::URLSuffix": "amazonaws.com",
           "AWS::NoValue": None}
@@ -105,8 +109,9 @@ def _name(logical: str, limit: int = 63) -> str:
     return re.sub(r"[^a-z0-9-]", "-", f"jf-{logical.lower()}")[:limit].rstrip("-")
 
 
-def deploy(aws: EmbeddedAws, templates: dict[str, dict[str, Any]], stack_order: list[str]) -> Deployment:
+def deploy(aws: EmbeddedAws, assembly: CloudAssembly, stack_order: list[str]) -> Deployment:
     """Create the resources of each stack (stateful first) in the embedded AWS."""
+    templates = assembly.templates
     region = aws.region
     exports: dict[str, str] = {}
     out = Deployment()
@@ -129,7 +134,7 @@ def deploy(aws: EmbeddedAws, templates: dict[str, dict[str, Any]], stack_order: 
             for logical, resource in resources.items():
                 if resource["Type"] == kind:
                     _create(aws, kind, logical, resolver.resolve(resource.get("Properties", {})), physical[logical],
-                            out, lambda_role)
+                            out, lambda_role, asset=lambda: assembly.asset_folder(stack_name, resource["Properties"]["Code"]))
         for output in template.get("Outputs", {}).values():
             if "Export" in output:
                 exports[resolver.resolve(output["Export"]["Name"])] = resolver.resolve(output["Value"])
@@ -168,7 +173,7 @@ def _physical_for(logical: str, kind: str, region: str, props: dict[str, Any]) -
 
 
 def _create(aws: EmbeddedAws, kind: str, logical: str, props: dict[str, Any], physical: Physical,
-            out: Deployment, lambda_role: str) -> None:
+            out: Deployment, lambda_role: str, asset: Callable[[], tuple[Path, bool]]) -> None:
     region = aws.region
     if kind == "AWS::IAM::Role":
         boto3.client("iam", region_name=region).create_role(
@@ -193,22 +198,26 @@ def _create(aws: EmbeddedAws, kind: str, logical: str, props: dict[str, Any], ph
         boto3.client("sns", region_name=region).create_topic(Name=physical.attributes["TopicName"])
     elif kind == "AWS::Lambda::Function":
         handler = props.get("Handler") or (props.get("ImageConfig") or {}).get("Command", [None])[0]
-        if not handler:
-            return  # CDK's own custom-resource functions are not part of the pipeline
-        code = io.BytesIO()
-        with zipfile.ZipFile(code, "w") as archive:
-            archive.writestr("README.txt", "runs in-process: see offline/embedded_aws.py")
+        if not handler or "ZipFile" in props["Code"]:
+            return  # CDK's own custom-resource functions (inline code) run at deploy time, not in the pipeline
+        variables = {k: str(v) for k, v in (props.get("Environment") or {}).get("Variables", {}).items()}
+        placeholder = io.BytesIO()
+        with zipfile.ZipFile(placeholder, "w") as archive:
+            archive.writestr("README.txt", "runs from its asset folder: see offline/lambda_runtime.py")
         boto3.client("lambda", region_name=region).create_function(
-            FunctionName=physical.ref, Runtime="python3.13", Role=lambda_role, Handler=handler,
-            Code={"ZipFile": code.getvalue()}, Timeout=int(props.get("Timeout", 60)),
-            MemorySize=int(props.get("MemorySize", 128)),
-            Environment={"Variables": {k: str(v) for k, v in (props.get("Environment") or {}).get("Variables", {}).items()}},
-        )
-        aws.handlers[physical.ref] = handler
+            FunctionName=physical.ref, Role=lambda_role, Handler=handler, Code={"ZipFile": placeholder.getvalue()},
+            Runtime=props.get("Runtime", f"python{assets.RUNTIME_PYTHON_VERSION}"),
+            Timeout=int(props.get("Timeout", 3)), MemorySize=int(props.get("MemorySize", 128)),
+            Environment={"Variables": variables})
+        folder, image = asset()
+        aws.lambdas.register(FunctionSpec(
+            name=physical.ref, arn=physical.attributes["Arn"], handler=handler,
+            paths=_image_paths(folder) if image else _zip_paths(folder, props["Runtime"]),
+            environment=variables, timeout_seconds=int(props.get("Timeout", 3)),
+            memory_mb=int(props.get("MemorySize", 128))))
         out.functions[logical] = physical.ref
         # The resources the pipeline works with are found the way its functions find them: through
         # the Lambda environment contract.
-        variables = (props.get("Environment") or {}).get("Variables", {})
         for name, value in dataclasses.asdict(Resources.from_environment(variables)).items():
             if value and hasattr(out, name):
                 setattr(out, name, value)
@@ -233,3 +242,20 @@ def _create(aws: EmbeddedAws, kind: str, logical: str, props: dict[str, Any], ph
                     entry[key] = target[key]
             targets.append(entry)
         events.put_targets(Rule=name, Targets=targets)
+
+
+def _zip_paths(folder: Path, runtime: str) -> tuple[Path, ...]:
+    """A zip function runs from its asset folder alone, in the runtime's Python."""
+    if runtime != f"python{assets.RUNTIME_PYTHON_VERSION}":
+        raise ValueError(f"the offline runtime runs Python {assets.RUNTIME_PYTHON_VERSION}; the template asks for {runtime}")
+    return (folder,)
+
+
+def _image_paths(context: Path) -> tuple[Path, ...]:
+    """An image function runs from what its Dockerfile puts in the task root: the stage's code
+    (task/) and exactly the locked requirements of the image, installed for the runtime's Python."""
+    base = next(line.split()[1] for line in (context / "Dockerfile").read_text().splitlines()
+                if line.startswith("FROM "))
+    if not base.endswith(f"python:{assets.RUNTIME_PYTHON_VERSION}"):
+        raise ValueError(f"the offline runtime runs Python {assets.RUNTIME_PYTHON_VERSION}; the image is {base}")
+    return context / assets.IMAGE_CODE_FOLDER, assets.install_requirements(context / assets.IMAGE_LOCK_NAME)

@@ -2,7 +2,9 @@
 it run judgeflow's synthesized state machine unchanged. Every patch lives here, is applied by
 `EmbeddedAws.start()` and undone by `stop()`:
 
-1. Lambda invoke runs the real handler in-process (moto would need docker).
+1. Lambda invoke runs the function from its deployed asset, in its own interpreter of the Lambda
+   runtime's Python (offline/lambda_runtime.py; moto would need docker). Those interpreters reach
+   this embedded AWS over HTTP (offline/aws_server.py), one API call at a time, as atomic as on AWS.
 2. EventBridge rules deliver to Step Functions and Lambda targets, applying the target's input
    transformer (moto delivers S3 events only to SQS/logs/buses, untransformed). Lambda targets
    are invoked asynchronously, as EventBridge does: the S3 PutObject that raised the event
@@ -30,91 +32,26 @@ Patches touch moto internals: the exact version pin and the e2e tests guard them
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import importlib
 import json
 import os
 import re
 import tempfile
 import threading
 import time
-import traceback
 import uuid
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
 import boto3
 from moto import mock_aws
 
+from offline.aws_server import AwsServer, Fault, Faults
+from offline.lambda_runtime import LambdaService
+
 ACCOUNT_ID = "123456789012"
 # Shortest scaled task timeout: long enough for the task's own Lambda call to finish first.
 MIN_SCALED_TIMEOUT = 0.05
-
-
-class _HandlerSlot:
-    """One handler runs at a time (they share os.environ, stdout and Powertools' module-level
-    state). Synchronous invocations (Step Functions tasks, direct calls) go before asynchronous
-    event ones (EventBridge -> results), as if the event ran on another core, unless the event has
-    waited EVENT_PATIENCE_SECONDS. Reentrant for the thread holding it."""
-
-    EVENT_PATIENCE_SECONDS = 2.0
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._owner: int | None = None
-        self._depth = 0
-        self._sync_waiting = 0
-        self.background = threading.local()  # .active: this thread delivers an asynchronous event
-
-    @contextlib.contextmanager
-    def hold(self):
-        me = threading.get_ident()
-        is_event = getattr(self.background, "active", False)
-        since = time.monotonic()
-        with self._condition:
-            if self._owner != me:
-                if not is_event:
-                    self._sync_waiting += 1
-                try:
-                    while self._owner is not None or (
-                            is_event and self._sync_waiting
-                            and time.monotonic() - since < self.EVENT_PATIENCE_SECONDS):
-                        self._condition.wait(timeout=0.1 if is_event else None)
-                finally:
-                    if not is_event:
-                        self._sync_waiting -= 1
-                self._owner = me
-            self._depth += 1
-        try:
-            yield
-        finally:
-            with self._condition:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._owner = None
-                    self._condition.notify_all()
-
-
-_HANDLER_SLOT = _HandlerSlot()
-
-
-class _LambdaStdout:
-    """The stdout handlers see. Powertools' Logger binds to the stream present at its creation,
-    so every deployment writes through this one object, pointed at that deployment's sink."""
-
-    target: TextIO | None = None
-
-    def write(self, text: str) -> int:
-        return self.target.write(text) if self.target else len(text)
-
-    def flush(self) -> None:
-        if self.target:
-            self.target.flush()
-
-
-_LAMBDA_STDOUT = _LambdaStdout()
 
 
 @dataclass
@@ -130,23 +67,6 @@ class EmulatorBehaviour:
     job_gate: threading.Event | None = None  # when given, jobs run only once it is set (to line runs up)
 
 
-class LambdaContext:
-    """The attributes Powertools reads from a Lambda context."""
-
-    def __init__(self, function_name: str, function_arn: str, memory: int, timeout: int) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = function_arn
-        self.memory_limit_in_mb = memory
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = "embedded"
-        self._deadline = time.time() + timeout
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.time()) * 1000))
-
-
 class EmbeddedAws:
     """moto with judgeflow's patches. Use as a context manager."""
 
@@ -160,8 +80,9 @@ class EmbeddedAws:
         # hold it; kept off the console. Loggers bind to the stream they first see, so it is one sink.
         self.lambda_log: TextIO = lambda_log or tempfile.TemporaryFile(mode="w+", encoding="utf-8")
         self.quotas: dict[str, float] = {}
-        self.handlers: dict[str, str] = {}  # function name -> "module.function"
-        self.invocations: list[dict[str, Any]] = []
+        self.faults = Faults()
+        self.server = AwsServer(self.faults)
+        self.lambdas: LambdaService | None = None  # the deployed functions, from start() on
         self.errors: list[str] = []
         self.job_threads: list[threading.Thread] = []
         self.delivery_threads: list[threading.Thread] = []
@@ -190,7 +111,9 @@ class EmbeddedAws:
         from moto.stepfunctions.parser.utils import TMP_THREADS
 
         self._first_execution_thread = len(TMP_THREADS)  # stop() joins the execution threads after it
-        _reset_handler_caches()  # a new deployment: settings, clients and caches of the previous one are stale
+        self.server.start()
+        self.lambdas = LambdaService(endpoint=self.server.endpoint, region=self.region, log=self.lambda_log,
+                                     log_level=self.log_level)
         self._patch_lambda_invoke()
         self._patch_eventbridge_targets()
         self._patch_sagemaker_integration()
@@ -204,6 +127,9 @@ class EmbeddedAws:
         self._end_executions()
         self.wait_for_jobs()
         self.wait_for_deliveries()
+        if self.lambdas is not None:
+            self.lambdas.stop()
+        self.server.stop()
         for undo in reversed(self._undo):
             undo()
         self._undo.clear()
@@ -247,45 +173,14 @@ class EmbeddedAws:
         setattr(owner, name, value)
         self._undo.append(lambda: setattr(owner, name, original))
 
-    # --- 1. Lambda in-process -----------------------------------------------------------------
-    def invoke_handler(self, function: Any, event: Any) -> tuple[str, bool]:
-        """Run the function's real handler with its environment; returns (payload, errored)."""
-        handler_path = self.handlers.get(function.function_name)
-        if handler_path is None:
-            raise KeyError(f"no in-process handler registered for Lambda {function.function_name}")
-        module_name, _, attribute = handler_path.rpartition(".")
-        environment = {**(function.environment_vars or {}),
-                       "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
-                       "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
-                       "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon offline
-                       "POWERTOOLS_LOG_LEVEL": self.log_level}
-        _LAMBDA_STDOUT.target = self.lambda_log
-        with _HANDLER_SLOT.hold(), _environment(environment), contextlib.redirect_stdout(_LAMBDA_STDOUT), \
-                warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. Powertools' "no metrics to publish"
-            handler = getattr(importlib.import_module(module_name), attribute)
-            context = LambdaContext(function.function_name, function.function_arn, int(function.memory_size),
-                                    int(function.timeout))
-            record = {"function": function.function_name, "handler": handler_path, "event": event}
-            try:
-                result = handler(event, context)
-                record["result"] = result
-                self.invocations.append(record)
-                return json.dumps(result, default=str), False
-            except Exception as exc:  # reported to the caller as a Lambda function error, like AWS
-                record["error"] = f"{type(exc).__name__}: {exc}"
-                self.invocations.append(record)
-                payload = {"errorType": type(exc).__name__, "errorMessage": str(exc),
-                           "stackTrace": traceback.format_exception(exc)}
-                return json.dumps(payload), True
-
+    # --- 1. Lambda from its asset, in the runtime's Python -------------------------------------------
     def _patch_lambda_invoke(self) -> None:
         from moto.awslambda.models import LambdaFunction
 
         harness = self
 
         def _invoke_lambda(function: Any, event: Any = None) -> tuple[str, bool, str]:
-            payload, errored = harness.invoke_handler(function, event if event is not None else {})
+            payload, errored = harness.lambdas.invoke(function.function_name, event if event is not None else {})
             return payload, errored, ""
 
         self._replace(LambdaFunction, "_invoke_lambda", _invoke_lambda)
@@ -350,7 +245,6 @@ class EmbeddedAws:
             self.errors.append(f"EventBridge delivery to {arn} failed: {exc}")
 
     def _invoke_async(self, arn: str, body: str) -> None:
-        _HANDLER_SLOT.background.active = True
         try:
             boto3.client("lambda", region_name=self.region).invoke(FunctionName=arn, InvocationType="Event",
                                                                    Payload=body.encode())
@@ -557,17 +451,6 @@ class EmbeddedAws:
             self.errors.append(f"emulator job {job.training_job_name}: {exc}")
 
 
-def _reset_handler_caches() -> None:
-    from judgeflow import environment
-    from judgeflow.adapters import aws, quotas
-
-    environment.settings.cache_clear()
-    environment.resources.cache_clear()
-    aws.client.cache_clear()
-    aws.dynamodb.cache_clear()
-    quotas.clear_quota_cache()
-
-
 def apply_input_transformer(template: str, paths: dict[str, str], event: dict[str, Any]) -> str:
     """EventBridge input transformer semantics: a placeholder inside a JSON string is replaced by
     the raw text of the value; outside quotes, by its JSON encoding (moto quotes neither)."""
@@ -617,18 +500,4 @@ def _read_single_object(s3: Any, uri: str, suffix: str) -> str:
     return s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read().decode("utf-8")
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]):
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update({k: str(v) for k, v in values.items()})
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-__all__ = ["ACCOUNT_ID", "EmbeddedAws", "EmulatorBehaviour"]
+__all__ = ["ACCOUNT_ID", "EmbeddedAws", "EmulatorBehaviour", "Fault"]

@@ -1,4 +1,4 @@
-"""The whole judgeflow pipeline running offline: synthesized templates deployed into the embedded
+"""The whole judgeflow pipeline running offline: the synthesized cloud assembly deployed into the embedded
 AWS, with helpers to drop datasets, start console-style runs and read what happened."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from judgeflow import layout
 from judgeflow.adapters.ledger import COUNTER_SORT_KEY, QUEUE_PARTITION
 from offline.deploy import Deployment, deploy
 from offline.embedded_aws import EmbeddedAws, EmulatorBehaviour
+from offline.synth import CloudAssembly
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
@@ -30,13 +31,13 @@ class ExecutionResult:
 
 
 class OfflineJudgeflow:
-    """Context manager: start the embedded AWS, deploy the templates, run datasets through."""
+    """Context manager: start the embedded AWS, deploy the assembly, run datasets through."""
 
-    def __init__(self, templates: Mapping[str, dict[str, Any]], *, stack_order: list[str], region: str,
+    def __init__(self, assembly: CloudAssembly, *, stack_order: list[str], region: str,
                  quotas: Mapping[str, float] | None = None, wait_scale: float = 0.0,
                  emulator: EmulatorBehaviour | None = None, log_level: str = "INFO",
                  lambda_log: TextIO | None = None) -> None:
-        self.templates = dict(templates)
+        self.assembly = assembly
         self.stack_order = stack_order
         self.aws = EmbeddedAws(region=region, wait_scale=wait_scale, emulator=emulator, log_level=log_level,
                                lambda_log=lambda_log)
@@ -48,14 +49,17 @@ class OfflineJudgeflow:
         try:
             for instance_type, value in self.initial_quotas.items():
                 self.aws.set_quota(instance_type, value)
-            self.deployment = deploy(self.aws, self.templates, self.stack_order)
+            self.deployment = deploy(self.aws, self.assembly, self.stack_order)
         except Exception:
             self.aws.stop()
             raise
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        outside = self.aws.lambdas.modules_outside_code() if self.aws.lambdas else {}
         self.aws.stop()
+        if outside and exc_type is None:
+            raise AssertionError(f"Lambda functions loaded modules from outside their assets: {outside}")
 
     # --- clients -------------------------------------------------------------------------------
     def client(self, name: str) -> Any:

@@ -1,9 +1,11 @@
-"""Synthesize the CDK app in-process (no CLI, no docker) and return its templates."""
+"""Synthesize the CDK app in-process (no CLI, no docker) into a cloud assembly: the templates and
+the asset folders `cdk deploy` would upload, which the offline deploy runs."""
 
 from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -19,14 +21,35 @@ def default_context() -> dict[str, Any]:
     return cdk_json_context()["judgeflow"]
 
 
-def synthesize(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> dict[str, dict[str, Any]]:
-    """Templates by stack name. Asset bundling is skipped: the offline run imports the code in place."""
+@dataclass(frozen=True)
+class CloudAssembly:
+    """A synthesized app: its folder (cdk.out) and the template of each stack."""
+
+    directory: Path
+    templates: dict[str, dict[str, Any]]
+
+    def asset_folder(self, stack_name: str, code: Mapping[str, Any]) -> tuple[Path, bool]:
+        """The staged folder behind a function's `Code` (zip asset or image build context), and
+        whether it is an image, found through the stack's asset manifest as `cdk deploy` finds it."""
+        manifest = json.loads((self.directory / f"{stack_name}.assets.json").read_text())
+        if "ImageUri" in code:
+            uri = code["ImageUri"]
+            text = uri["Fn::Sub"] if isinstance(uri, dict) else uri
+            source = manifest["dockerImages"][text.rsplit(":", 1)[-1]]["source"]
+            return self.directory / source["directory"], True
+        asset_hash = code["S3Key"].removesuffix(".zip")
+        return self.directory / manifest["files"][asset_hash]["source"]["path"], False
+
+
+def synthesize(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> CloudAssembly:
+    """The app synthesized with cdk.json's context (or `context` for judgeflow's settings)."""
     import aws_cdk as cdk
 
     from infra.app_builder import STATEFUL_STACK_NAME, STATELESS_STACK_NAME, build_app
 
     outdir = outdir or tempfile.mkdtemp(prefix="judgeflow-synth-")
-    app = cdk.App(outdir=outdir, context={**cdk_json_context(), "aws:cdk:bundling-stacks": []})
+    app = cdk.App(outdir=outdir, context=cdk_json_context())
     build_app(app, context=dict(context) if context is not None else default_context())
     assembly = app.synth()
-    return {name: assembly.get_stack_by_name(name).template for name in (STATEFUL_STACK_NAME, STATELESS_STACK_NAME)}
+    return CloudAssembly(Path(outdir), {name: assembly.get_stack_by_name(name).template
+                                        for name in (STATEFUL_STACK_NAME, STATELESS_STACK_NAME)})

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from infra.app_builder import STATEFUL_STACK_NAME, STATELESS_STACK_NAME
-from offline.synth import cdk_json_context, default_context
+from offline.synth import CloudAssembly, cdk_json_context, default_context
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STACKS = [STATEFUL_STACK_NAME, STATELESS_STACK_NAME]
@@ -26,11 +26,12 @@ def synthesized(tmp_path_factory) -> dict[str, Any]:
 
     outdir = tmp_path_factory.mktemp("cdk.out")
     nag = AcknowledgedAwsSolutionsChecks()
-    app = cdk.App(outdir=str(outdir), context={**cdk_json_context(), "aws:cdk:bundling-stacks": []})
+    app = cdk.App(outdir=str(outdir), context={**cdk_json_context()})
     stateful, stateless = build_app(app, context=default_context(), nag=nag)
     assembly = app.synth()
     templates = {name: assembly.get_stack_by_name(name).template for name in STACKS}
-    return {"templates": templates, "outdir": outdir, "nag": nag, "stacks": (stateful, stateless)}
+    return {"templates": templates, "outdir": outdir, "nag": nag, "stacks": (stateful, stateless),
+            "assembly": CloudAssembly(Path(outdir), templates)}
 
 
 @pytest.fixture(scope="session")
@@ -100,14 +101,19 @@ def lambda_context() -> FakeContext:
     return FakeContext()
 
 
+@pytest.fixture(scope="session")
+def assembly(synthesized) -> CloudAssembly:
+    return synthesized["assembly"]
+
+
 @pytest.fixture
-def offline(templates):
-    """Factory: an OfflineJudgeflow over the session's templates (enter it with `with`)."""
+def offline(assembly):
+    """Factory: an OfflineJudgeflow over the session's cloud assembly (enter it with `with`)."""
     from offline.pipeline import OfflineJudgeflow
 
     def make(**kwargs):
         kwargs.setdefault("region", default_context()["region"])
-        return OfflineJudgeflow(templates, stack_order=STACKS, **kwargs)
+        return OfflineJudgeflow(assembly, stack_order=STACKS, **kwargs)
 
     return make
 

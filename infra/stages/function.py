@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra import runtime_code
+from infra import assets
 
 
 def stage_function(
@@ -23,10 +23,12 @@ def stage_function(
     statements: list[iam.PolicyStatement],
     timeout: Duration = Duration.minutes(1),
     memory_size: int = 512,
-    code: lambda_.Code | lambda_.DockerImageCode | None = None,
+    image: bool = False,
 ) -> lambda_.Function:
     """A Lambda with: the newest Python runtime, X-Ray tracing, JSON logs kept 90 days in its own
-    log group, a role holding only `statements` plus log writing (no managed policies)."""
+    log group, a role holding only `statements` plus log writing (no managed policies). Its code is
+    its stage's own asset (infra/assets.py): the zip of `handler`'s module, or with `image`, the
+    container image running `handler`."""
     log_group = logs.LogGroup(scope, f"{construct_id}Logs", retention=logs.RetentionDays.THREE_MONTHS,
                               removal_policy=RemovalPolicy.DESTROY)
     role = iam.Role(scope, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
@@ -48,7 +50,7 @@ def stage_function(
         logging_format=lambda_.LoggingFormat.JSON,
         architecture=lambda_.Architecture.X86_64,
     )
-    if isinstance(code, lambda_.DockerImageCode):
-        return lambda_.DockerImageFunction(scope, construct_id, code=code, **common)
-    return lambda_.Function(scope, construct_id, runtime=runtime_code.LAMBDA_RUNTIME, handler=handler,
-                            code=code or runtime_code.lambda_code(), **common)
+    if image:
+        return lambda_.DockerImageFunction(scope, construct_id, code=assets.image_code(handler), **common)
+    return lambda_.Function(scope, construct_id, runtime=assets.LAMBDA_RUNTIME, handler=handler,
+                            code=assets.lambda_code(handler.rpartition(".")[0]), **common)

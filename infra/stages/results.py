@@ -6,7 +6,6 @@ from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra import runtime_code
 from infra.stages import access
 from infra.stages.data import PipelineData
 from infra.stages.function import stage_function
@@ -17,7 +16,7 @@ class ResultsStage(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, data: PipelineData) -> None:
         super().__init__(scope, construct_id)
         self.function = stage_function(
-            self, "Results", handler="", code=runtime_code.results_image_code(),
+            self, "Results", handler="lambdas.results.handler.lambda_handler", image=True,
             description="judgeflow: judge output -> Parquet lake, statistics, report, registry, execution output",
             environment={**data.environment, "MPLCONFIGDIR": "/tmp/matplotlib"},
             timeout=Duration.minutes(10), memory_size=3008,

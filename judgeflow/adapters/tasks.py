@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
+from judgeflow import runs
+
 
 def _task_gone(sfn: Any) -> tuple[type[Exception], ...]:
     """What SendTask* raises when the waiting task already ended (timed out, stopped, completed)."""
@@ -26,3 +28,12 @@ def fail(sfn: Any, task_token: str, *, error: str, cause: str) -> bool:
         return True
     except _task_gone(sfn):
         return False
+
+
+def complete_results_wait(sfn: Any, task_token: str, run: Mapping[str, Any]) -> None:
+    """Let the execution waiting for results finish with what the run's record holds: its summary,
+    or its failure."""
+    if run.get("status") == runs.FAILED:
+        fail(sfn, task_token, error="ResultsFailed", cause=run.get("reason", ""))
+    else:
+        succeed(sfn, task_token, run["results_summary"])

@@ -84,13 +84,5 @@ def store_results_token(*, registry: RunRegistry, sfn: Any, run_id: str, task_to
     """Park the execution until results arrive; if they already did, release it at once."""
     item = registry.update(run_id, results_task_token=task_token)
     if item.get("results_done"):
-        complete_results_task(sfn, task_token, item)
+        tasks.complete_results_wait(sfn, task_token, item)
     return {"run_id": run_id, "waiting": not item.get("results_done")}
-
-
-def complete_results_task(sfn: Any, task_token: str, item: Mapping[str, Any]) -> None:
-    """Let the execution waiting for results finish, with the summary or the failure the registry holds."""
-    if item.get("status") == runs.FAILED:
-        tasks.fail(sfn, task_token, error="ResultsFailed", cause=item.get("reason", ""))
-    else:
-        tasks.succeed(sfn, task_token, item["results_summary"])

@@ -19,10 +19,10 @@ import pyarrow.parquet as pq
 
 from judgeflow import items, lake, layout, nova_output, report, runs, stats
 from judgeflow.adapters import s3 as objects
+from judgeflow.adapters import tasks
 from judgeflow.adapters.notifications import notify
 from judgeflow.adapters.registry import RunRegistry
 from judgeflow.environment import Resources
-from judgeflow.stages.register import complete_results_task
 
 RUNS_SCHEMA = items.arrow_schema(lake.RUNS_COLUMNS)
 ITEMS_SCHEMA = items.ITEMS_SCHEMA
@@ -166,7 +166,7 @@ def process_results(*, s3: Any, sfn: Any, sns: Any, registry: RunRegistry, resou
         notify(sns, resources.topic_arn, subject=f"judgeflow: run {run_id} results failed",
                message={"run_id": run_id, "reason": reason})
         if updated.get("results_task_token"):
-            complete_results_task(sfn, updated["results_task_token"], updated)
+            tasks.complete_results_wait(sfn, updated["results_task_token"], updated)
         return {"run_id": run_id, "status": runs.FAILED, "reason": reason}
     locations = {}
     for relative, data in bundle.files.items():
@@ -191,5 +191,5 @@ def process_results(*, s3: Any, sfn: Any, sns: Any, registry: RunRegistry, resou
                               results_done=True)
     notify(sns, resources.topic_arn, subject=f"judgeflow: run {run_id} {statistics['verdict']}", message=output)
     if updated.get("results_task_token"):
-        complete_results_task(sfn, updated["results_task_token"], updated)
+        tasks.complete_results_wait(sfn, updated["results_task_token"], updated)
     return output

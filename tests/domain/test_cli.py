@@ -7,8 +7,8 @@ import json
 import pytest
 import yaml
 
-from offline import nova_emulator as emulator
 from judgeflow.cli import main
+from offline import nova_emulator as emulator
 from tests.bad_inputs import BAD_INPUTS, GOOD, jsonl
 from tests.conftest import sample_dataset
 
@@ -81,3 +81,27 @@ def test_cli_warnings_do_not_fail(tmp_path):
     report_path = tmp_path / "r.json"
     assert main(["validate", str(path), "--report", str(report_path)]) == 0
     assert {w["kind"] for w in json.loads(report_path.read_text())["warnings"]} == {"duplicate_row", "file_extension"}
+
+
+def test_an_installed_package_plans_with_its_own_recipes(tmp_path):
+    """A non-editable install (the wheel carries recipes/ as judgeflow/_recipes) runs `judgeflow plan`."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    target = tmp_path / "site"
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+                              str(REPO_ROOT)], capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert install.returncode == 0, install.stderr[-2000:]
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); import judgeflow, judgeflow.recipes as r; "
+              "from judgeflow.cli import main; print(judgeflow.__file__, r.recipes_dir()); "
+              "main(['plan', '--task', 'rubric_llm_judge', '--judge', 'lite-2', '--dataset', 's3://b/in/', "
+              "'--output', 's3://b/out/', '--role', 'arn:aws:iam::123456789012:role/j', "
+              "'--instance', 'ml.p5.48xlarge', '--region', 'us-east-1'])")
+    result = subprocess.run([sys.executable, "-I", "-c", script, str(target)], capture_output=True, text=True,
+                            check=False, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    located, plan = result.stdout.split("\n", 1)
+    assert located.split() == [str(target / "judgeflow" / "__init__.py"), str(target / "judgeflow" / "_recipes")]
+    assert json.loads(plan)["create_training_job"]["ResourceConfig"]["InstanceType"] == "ml.p5.48xlarge"

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from offline.embedded_aws import EmulatorBehaviour
+from offline.embedded_aws import EmulatorBehaviour, Fault
 from tests.conftest import sample_dataset
 from tests.e2e.test_pipeline import _start_external_job, _task_outputs
 
@@ -181,27 +181,18 @@ def test_a_run_still_going_when_the_harness_closes_is_stopped_and_its_thread_joi
     assert not [t for t in TMP_THREADS[first_thread:] if t.is_alive()]
 
 
-def test_a_release_meeting_a_concurrent_dynamodb_transaction_is_retried_and_the_run_succeeds(offline, monkeypatch):
-    from judgeflow.adapters.ledger import CapacityLedger
-
-    real_leave_queue, conflicts = CapacityLedger.leave_queue, []
-
-    def conflicting_once(ledger, holder):
-        if not conflicts:  # the first release of the run meets another run's transaction on its queue item
-            client = ledger.table.meta.client
-            conflicts.append(holder)
-            raise client.exceptions.TransactionConflictException(
-                {"Error": {"Code": "TransactionConflictException", "Message": "Transaction is ongoing"}},
-                "DeleteItem")
-        return real_leave_queue(ledger, holder)
-
-    monkeypatch.setattr(CapacityLedger, "leave_queue", conflicting_once)
+def test_a_release_meeting_a_concurrent_dynamodb_transaction_is_retried_and_the_run_succeeds(offline):
     with offline() as jf:
+        # The run's first DeleteItem is its release leaving the line: DynamoDB refuses it because
+        # another run's transaction holds the item (the embedded AWS answers it as DynamoDB does).
+        conflict = jf.aws.faults.add(Fault(target="DynamoDB_20120810.DeleteItem",
+                                           error="com.amazonaws.dynamodb.v20120810#TransactionConflictException",
+                                           message="Transaction is ongoing for the item"))
         jf.drop("conflict.jsonl", sample_dataset())
         (result,) = jf.wait_for(1)
 
         assert result.status == "SUCCEEDED", result.cause
-        assert len(conflicts) == 1 and jf.reservations() == [] and jf.queue() == []
+        assert len(conflict.seen) == 1 and jf.reservations() == [] and jf.queue() == []
         failures = [e["lambdaFunctionFailedEventDetails"] for e in jf._history(result.arn)
                     if e["type"] == "LambdaFunctionFailed"]
         assert [f["error"] for f in failures] == ["TransactionConflictException"]  # failed once, then retried

@@ -40,11 +40,11 @@ def deployed(offline):
 
 
 @pytest.fixture(scope="module")
-def shared_deployment(templates):
+def shared_deployment(assembly):
     """One deployment for a whole module of independent, read-mostly cases (faster)."""
     from offline.pipeline import OfflineJudgeflow
     from offline.synth import default_context
     from tests.conftest import STACKS
 
-    with OfflineJudgeflow(templates, stack_order=STACKS, region=default_context()["region"]) as jf:
+    with OfflineJudgeflow(assembly, stack_order=STACKS, region=default_context()["region"]) as jf:
         yield Deployed(jf)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import random
 import threading
-import time
 
 import boto3
 
-from judgeflow import capacity_policy as policy
 from judgeflow.adapters.ledger import CapacityLedger
-from judgeflow.stages import capacity
 
 ARN = "arn:aws:states:us-east-1:123456789012:execution:m:"
 PLAN = {"instance_order": ["ml.g5.12xlarge", "ml.g5.24xlarge"], "instances": 1,
@@ -197,22 +193,15 @@ def test_aborted_execution_releases_and_is_recorded(deployed):
 
 
 def test_concurrent_reservations_never_exceed_the_quota(deployed):
-    """Eight threads race for two slots through the ledger's conditional writes."""
+    """Eight executions check capacity at once (eight Lambda environments) for two slots: the
+    ledger's conditional writes let exactly two reserve."""
     jf = deployed.jf
     jf.aws.set_quota("ml.g5.12xlarge", 2)
-    ledger = _ledger(jf)
-    quotas, sagemaker = jf.client("service-quotas"), jf.client("sagemaker")
     start, outcomes = threading.Barrier(8), []
 
     def race(index: int) -> None:
         start.wait()
-        decision = capacity.reserve_first_free(
-            ledger=ledger, quotas_client=quotas, sagemaker_client=sagemaker, instance_order=["ml.g5.12xlarge"],
-            holder=f"h{index}", run_id=f"r{index}", job_name=f"j{index}", instances=1, ttl_seconds=600,
-            budget=policy.WaitBudget(region="us-east-1", attempt=0, waited_seconds=0, initial=60, maximum=900,
-                                     total=3600),
-            now=int(time.time()), queued_at_ms=int(time.time() * 1000), rng=random.Random(index), fresh_quotas=True)
-        outcomes.append(decision.acquired)
+        outcomes.append(acquire(deployed, f"race{index}", run_id=f"jf-race{index}")["acquired"])
 
     threads = [threading.Thread(target=race, args=(i,)) for i in range(8)]
     for thread in threads:
@@ -220,11 +209,5 @@ def test_concurrent_reservations_never_exceed_the_quota(deployed):
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == [False] * 6 + [True] * 2
-    assert len(jf.reservations()) == 2
-
-
-def test_backoff_grows_with_jitter_and_is_capped():
-    rng = random.Random(1)
-    waits = [policy.next_wait_seconds(n, initial=60, maximum=900, rng=rng) for n in range(8)]
-    assert 48 <= waits[0] <= 72 and 96 <= waits[1] <= 144
-    assert max(waits) <= 900 and waits[-1] >= 720
+    assert len(jf.reservations()) == 2 and len(jf.queue()) == 6
+    assert sum(record.cold for record in jf.aws.lambdas.invocations) >= 2  # environments ran side by side
