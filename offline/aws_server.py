@@ -1,10 +1,11 @@
 """The embedded AWS served over HTTP on 127.0.0.1, for what runs outside the harness process (the
 Lambda functions, each in its own interpreter). It serves the same moto state the harness sees.
 
-Each request is handled alone (one lock): on AWS every API call is atomic (a conditional write
-checks and writes in one step), while moto's backends check and write in separate Python steps
-that concurrent requests could interleave. Faults a test injects (`Faults`) are answered here, in
-the AWS error format, before the request reaches moto.
+Each request is handled alone (`api_lock`, which the harness's own in-process calls take too): on
+AWS every API call is atomic (a conditional write checks and writes in one step; a reader never
+sees half an item), while moto's backends check and write in separate Python steps that
+concurrent requests could interleave. Faults a test injects (`Faults`) are answered here, in the
+AWS error format, before the request reaches moto.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ class Faults:
 class AwsServer:
     def __init__(self, faults: Faults) -> None:
         self.faults = faults
-        self._lock = threading.Lock()
+        # Reentrant: a call may make others in the same thread (an S3 write starting an execution).
+        self.api_lock = threading.RLock()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -81,7 +83,7 @@ class AwsServer:
     def _wrap(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
         def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             target = environ.get("HTTP_X_AMZ_TARGET", "")
-            with self._lock:
+            with self.api_lock:
                 fault = self.faults.take(target) if target else None
                 if fault is not None:
                     body = json.dumps({"__type": fault.error, "message": fault.message}).encode()

@@ -1,8 +1,9 @@
 """`judgeflow demo`: the sample dataset through the whole pipeline, offline.
 
-Synthesizes the CDK app, deploys it into the embedded AWS, drops the dataset under incoming/,
-waits for the execution, prints the steps and the metrics, and copies the Parquet files and the
-report out of the (in-memory) metrics bucket into a local folder.
+Synthesizes the CDK app (into <out>/cdk.out, as `cdk synth` would), deploys it into the embedded
+AWS, drops the dataset under incoming/, waits for the execution, prints the steps, the metrics and
+which asset each Lambda ran from, and copies the Parquet files and the report out of the
+(in-memory) metrics bucket into a local folder.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from infra import assets
 from infra.app_builder import STATEFUL_STACK_NAME, STATELESS_STACK_NAME
 from offline.pipeline import OfflineJudgeflow
 from offline.synth import default_context, synthesize
@@ -26,12 +28,12 @@ def run_demo(out_dir: Path, *, print_fn=print) -> int:
     context = default_context()
     print_fn("judgeflow demo - offline: CDK-synthesized state machine on the embedded AWS (moto), "
              "judge = local-emulator")
-    assembly = synthesize(context)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    assembly = synthesize(context, outdir=str(out_dir / "cdk.out"))
     print_fn(f"  synthesized {STATEFUL_STACK_NAME} + {STATELESS_STACK_NAME} "
              f"({time.perf_counter() - started:.1f} s, cdk-nag AwsSolutions clean)")
     dataset = resources.files("judgeflow.sample_data").joinpath(SAMPLE).read_bytes()
     metadata = {"model-a": "aurora-7b", "model-b": "borealis-13b", "judge-model": "micro"}
-    out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "lambda-logs.jsonl"
     with log_path.open("w", encoding="utf-8") as lambda_log, \
             OfflineJudgeflow(assembly, stack_order=[STATEFUL_STACK_NAME, STATELESS_STACK_NAME],
@@ -65,6 +67,7 @@ def run_demo(out_dir: Path, *, print_fn=print) -> int:
         width = max(len(r[0]) for r in rows)
         for label, value in rows:
             print_fn(f"  {label.ljust(width)}  {value}")
+        _print_lambdas(judgeflow, print_fn)
         written = []
         for uri in summary["locations"].values():
             bucket, _, object_key = uri.removeprefix("s3://").partition("/")
@@ -82,3 +85,15 @@ def run_demo(out_dir: Path, *, print_fn=print) -> int:
             print_fn(f"  {path}{detail}")
     print_fn(f"\nDone in {time.perf_counter() - started:.1f} s.")
     return 0
+
+
+def _print_lambdas(judgeflow: OfflineJudgeflow, print_fn) -> None:
+    """Where each function ran from: its asset in the cloud assembly, in the runtime's Python."""
+    service = judgeflow.aws.lambdas
+    print_fn(f"\nLambda functions (each from the asset `cdk deploy` uploads, in its own Python "
+             f"{assets.RUNTIME_PYTHON_VERSION} interpreter; nothing else on its path but the runtime's boto3):")
+    for name, spec in service.functions.items():
+        calls = [i for i in service.invocations if i.function == name]
+        if calls:
+            print_fn(f"  {spec.handler:42} {len(calls)} call(s), {sum(c.cold for c in calls)} cold start(s)  "
+                     f"{spec.paths[0]}")

@@ -90,16 +90,11 @@ class TemplateResolver:
         return self.resources[logical]
 
 
-@dataclass
-class Deployment:
-    """What the offline deploy created, by purpose."""
+@dataclass(frozen=True, kw_only=True)
+class Deployment(Resources):
+    """What the offline deploy created: the resources the stage functions are told of (found
+    through their environment), the state machine and the functions (by logical id)."""
 
-    datasets_bucket: str = ""
-    work_bucket: str = ""
-    metrics_bucket: str = ""
-    runs_table: str = ""
-    capacity_table: str = ""
-    topic_arn: str = ""
     state_machine_arn: str = ""
     state_machine_definition: dict[str, Any] = field(default_factory=dict)
     functions: dict[str, str] = field(default_factory=dict)  # logical id -> function name
@@ -114,7 +109,7 @@ def deploy(aws: EmbeddedAws, assembly: CloudAssembly, stack_order: list[str]) ->
     templates = assembly.templates
     region = aws.region
     exports: dict[str, str] = {}
-    out = Deployment()
+    found: dict[str, Any] = {"functions": {}}  # the fields of the Deployment, as the deploy finds them
     iam = boto3.client("iam", region_name=region)
     lambda_role = iam.create_role(RoleName="jf-offline-lambda", AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
@@ -134,11 +129,12 @@ def deploy(aws: EmbeddedAws, assembly: CloudAssembly, stack_order: list[str]) ->
             for logical, resource in resources.items():
                 if resource["Type"] == kind:
                     _create(aws, kind, logical, resolver.resolve(resource.get("Properties", {})), physical[logical],
-                            out, lambda_role, asset=lambda: assembly.asset_folder(stack_name, resource["Properties"]["Code"]))
+                            found, lambda_role,
+                            asset=lambda: assembly.asset_folder(stack_name, resource["Properties"]["Code"]))
         for output in template.get("Outputs", {}).values():
             if "Export" in output:
                 exports[resolver.resolve(output["Export"]["Name"])] = resolver.resolve(output["Value"])
-    return out
+    return Deployment(**found)
 
 
 def _physical_for(logical: str, kind: str, region: str, props: dict[str, Any]) -> Physical:
@@ -173,7 +169,7 @@ def _physical_for(logical: str, kind: str, region: str, props: dict[str, Any]) -
 
 
 def _create(aws: EmbeddedAws, kind: str, logical: str, props: dict[str, Any], physical: Physical,
-            out: Deployment, lambda_role: str, asset: Callable[[], tuple[Path, bool]]) -> None:
+            found: dict[str, Any], lambda_role: str, asset: Callable[[], tuple[Path, bool]]) -> None:
     region = aws.region
     if kind == "AWS::IAM::Role":
         boto3.client("iam", region_name=region).create_role(
@@ -215,12 +211,10 @@ def _create(aws: EmbeddedAws, kind: str, logical: str, props: dict[str, Any], ph
             paths=_image_paths(folder) if image else _zip_paths(folder, props["Runtime"]),
             environment=variables, timeout_seconds=int(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128))))
-        out.functions[logical] = physical.ref
+        found["functions"][logical] = physical.ref
         # The resources the pipeline works with are found the way its functions find them: through
         # the Lambda environment contract.
-        for name, value in dataclasses.asdict(Resources.from_environment(variables)).items():
-            if value and hasattr(out, name):
-                setattr(out, name, value)
+        found.update({k: v for k, v in dataclasses.asdict(Resources.from_environment(variables)).items() if v})
     elif kind == "AWS::StepFunctions::StateMachine":
         definition = props["DefinitionString"]
         name = props.get("StateMachineName") or physical.attributes["Name"]
@@ -228,8 +222,8 @@ def _create(aws: EmbeddedAws, kind: str, logical: str, props: dict[str, Any], ph
         physical.ref = physical.attributes["Arn"] = arn
         boto3.client("stepfunctions", region_name=region).create_state_machine(
             name=name, definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/jf-offline-lambda")
-        out.state_machine_arn = arn
-        out.state_machine_definition = json.loads(definition)
+        found["state_machine_arn"] = arn
+        found["state_machine_definition"] = json.loads(definition)
     elif kind == "AWS::Events::Rule":
         events = boto3.client("events", region_name=region)
         name = physical.ref

@@ -114,6 +114,7 @@ class EmbeddedAws:
         self.server.start()
         self.lambdas = LambdaService(endpoint=self.server.endpoint, region=self.region, log=self.lambda_log,
                                      log_level=self.log_level)
+        self._patch_atomic_calls()
         self._patch_lambda_invoke()
         self._patch_eventbridge_targets()
         self._patch_sagemaker_integration()
@@ -172,6 +173,24 @@ class EmbeddedAws:
         original = getattr(owner, name)
         setattr(owner, name, value)
         self._undo.append(lambda: setattr(owner, name, original))
+
+    # --- 0. Every API call atomic ---------------------------------------------------------------------
+    def _patch_atomic_calls(self) -> None:
+        """The harness's own calls (tests reading state, the state machine's service tasks, the
+        emulator) take the lock the served calls take. Except a Lambda Invoke: the function it runs
+        makes calls of its own, through the server, while the Invoke waits."""
+        from moto.core.botocore_stubber import BotocoreStubber
+
+        original = BotocoreStubber.__call__
+        lock = self.server.api_lock
+
+        def __call__(stubber: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+            if event_name.startswith("before-send.lambda.Invoke"):
+                return original(stubber, event_name, request, **kwargs)
+            with lock:
+                return original(stubber, event_name, request, **kwargs)
+
+        self._replace(BotocoreStubber, "__call__", __call__)
 
     # --- 1. Lambda from its asset, in the runtime's Python -------------------------------------------
     def _patch_lambda_invoke(self) -> None:

@@ -179,9 +179,8 @@ class LambdaService:
             "AWS_ENDPOINT_URL": self.endpoint, "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         }
-        # Set over the template's: no X-Ray daemon offline (Powertools' tracer stays imported but
-        # records nothing), and the log level the harness asks for.
-        self.harness_environment = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": self.log_level}
+        # Set over the template's: the log level the harness asks for.
+        self.harness_environment = {"POWERTOOLS_LOG_LEVEL": self.log_level}
 
     def register(self, spec: FunctionSpec) -> None:
         self.functions[spec.name] = spec
