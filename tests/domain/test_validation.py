@@ -60,6 +60,19 @@ def test_invalid_utf8_reports_byte_offset():
     assert f"byte offset {len(first) + 12}" in error.message
 
 
+
+@pytest.mark.parametrize("chunk", [7, 64, 1 << 20])
+def test_every_invalid_utf8_line_reports_its_own_byte_offset(chunk):
+    bad = b'{"prompt": "\xff"}'
+    data = b"".join(lines(GOOD) * (i % 3) + bad + b"\n" for i in range(12))
+    report = run(data, chunk=chunk, max_findings=50)
+    expected, start = [], 0
+    while (start := data.find(b"\xff", start)) >= 0:
+        expected.append(f"invalid UTF-8 at byte offset {start} of the file.")
+        start += 1
+    assert [f.message for f in report.errors if f.kind == "invalid_utf8"] == expected
+
+
 def test_bom_crlf_and_blank_lines_inside_are_errors_trailing_blank_lines_are_fine():
     data = b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\r\n\n" + lines(GOOD) + b"\n\n"
     assert findings(run(data)) == [(1, None, "byte_order_mark"), (1, None, "crlf_line_end"), (2, None, "blank_line")]
@@ -127,3 +140,36 @@ def test_duplicate_tracking_is_capped(monkeypatch):
     report = run(lines(*records))
     assert report.valid and report.records == 6
     assert [w.kind for w in report.warnings] == ["duplicate_check_limited"]
+
+
+def test_line_splitting_matches_a_plain_split_for_any_chunking():
+    """Every way of cutting the stream into chunks gives the lines and offsets of a plain split
+    (lines over the limit cut and marked)."""
+    import random
+
+    rng = random.Random(5)
+    for _ in range(600):
+        data = b"".join(rng.choice([b"\n", b"ab", b"c\r", b"{}", b"xyz" * rng.randint(0, 5)])
+                        for _ in range(rng.randint(0, 40)))
+        cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(0, 8)))) if len(data) > 1 else []
+        chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+        limit = rng.choice([4, 9, 1 << 20])
+        expected, offset = [], 0
+        for line in data.split(b"\n"):
+            expected.append((line if len(line) <= limit else line[:limit] + OVERSIZED, offset))
+            offset += len(line) + 1
+        if expected and expected[-1][0] == b"":
+            expected.pop()  # a final LF ends the last line; it does not start another
+        assert list(iter_lines(chunks, max_line_bytes=limit)) == expected, (chunks, limit)
+
+
+def test_a_read_that_fails_midway_raises_and_leaves_no_hashing_thread():
+    import threading
+
+    def broken_stream():
+        yield b'{"prompt": "p", "response_A": "a", "response_B": "b"}\n'
+        raise ConnectionResetError("the S3 stream broke")
+
+    with pytest.raises(ConnectionResetError):
+        validate_stream(broken_stream(), source="data.jsonl", task="llm_judge", token_limit=7000, max_rows=100)
+    assert not [t for t in threading.enumerate() if t.name == "dataset-sha256"]
