@@ -86,18 +86,20 @@ class _Worker:
                  log: TextIO) -> None:
         self.spec = spec
         self.tmp = Path(tempfile.mkdtemp(prefix=f"lambda-{spec.name}-"))  # this environment's /tmp
+        # Absolute: the process starts in its task root, and a relative entry would then mean another folder.
+        self.paths = paths = tuple(path.resolve() for path in paths)
         read_fd, write_fd = os.pipe()
         environment = {**environment, "AWS_LAMBDA_FUNCTION_NAME": spec.name, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
                        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
                        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
                        "AWS_LAMBDA_LOG_STREAM_NAME": f"offline/{uuid.uuid4().hex}",
-                       "_HANDLER": spec.handler, "LAMBDA_TASK_ROOT": str(spec.paths[0]),
+                       "_HANDLER": spec.handler, "LAMBDA_TASK_ROOT": str(paths[0]),
                        "TMPDIR": str(self.tmp), "HOME": str(self.tmp)}
         started = time.perf_counter()
         self.process = subprocess.Popen(
             [python, "-I", "-S", "-B", str(BOOTSTRAP), spec.handler, str(write_fd), *map(str, paths)],
             stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(write_fd,), env=environment,
-            cwd=spec.paths[0], text=True)
+            cwd=paths[0], text=True)
         os.close(write_fd)
         self.answers: queue.Queue[dict[str, Any] | None] = queue.Queue()
         threading.Thread(target=self._read, args=(read_fd,), daemon=True, name=f"lambda-{spec.name}").start()
@@ -216,7 +218,7 @@ class LambdaService:
         own code, the runtime (packages, standard library, bootstrap): none, when what ships is whole."""
         outside: dict[str, list[str]] = {}
         for worker in list(self._all):
-            roots = (*worker.spec.paths, self.runtime_dir, *self.standard_library)
+            roots = (*worker.paths, *self.standard_library)
             strays = [f for f in worker.modules.values()
                       if f and f != str(BOOTSTRAP) and not any(Path(f).is_relative_to(r) for r in roots)]
             if strays:

@@ -51,5 +51,6 @@ def synthesize(context: Mapping[str, Any] | None = None, outdir: str | None = No
     app = cdk.App(outdir=outdir, context=cdk_json_context())
     build_app(app, context=dict(context) if context is not None else default_context())
     assembly = app.synth()
-    return CloudAssembly(Path(outdir), {name: assembly.get_stack_by_name(name).template
-                                        for name in (STATEFUL_STACK_NAME, STATELESS_STACK_NAME)})
+    # Absolute: a Lambda's task root must not depend on the working directory of its process.
+    return CloudAssembly(Path(outdir).resolve(), {name: assembly.get_stack_by_name(name).template
+                                                  for name in (STATEFUL_STACK_NAME, STATELESS_STACK_NAME)})
