@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from modulefinder import ModuleFinder
@@ -38,7 +39,7 @@ FIRST_PARTY = ("judgeflow", "lambdas")
 ZIP_LOCK = REPO_ROOT / "lambdas" / "requirements.lock"
 IMAGE_LOCK = REPO_ROOT / "container" / "requirements.lock"
 DOCKERFILE = REPO_ROOT / "container" / "Dockerfile"
-RECIPES = "recipes"
+RECIPES_PACKAGE = "judgeflow._recipes"  # the top-level recipes/ folder, as the wheel ships it
 # Wheels for the Lambda platform (Amazon Linux 2023: glibc 2.34, x86_64). pyarrow, numpy and
 # matplotlib publish only manylinux_2_28 wheels for recent CPython, hence the newer tags too.
 PLATFORMS = ("manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
@@ -93,18 +94,33 @@ def stage_code(handler_module: str) -> StageCode:
     finder = ModuleFinder(path=[str(REPO_ROOT)])
     finder.run_script(str(REPO_ROOT / Path(*handler_module.split(".")).with_suffix(".py")))
     files: set[Path] = set()
+    data = package_data()
     for name, module in finder.modules.items():
         if name.split(".")[0] not in FIRST_PARTY or not module.__file__:
             continue
         source = Path(module.__file__)
         files.add(source)
-        if module.__path__ and name.startswith("judgeflow"):  # its data files (the JSON schemas) go with it
-            files.update(p for p in source.parent.iterdir() if p.is_file() and p.suffix not in (".py", ".pyc"))
-    if "judgeflow.recipes" in finder.modules:
-        files.update(p for p in (REPO_ROOT / RECIPES).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        if module.__path__:  # a package imported: its own data files go with it (the JSON schemas)
+            for root, patterns in data.values():
+                files.update(p for pattern in patterns for p in root.glob(pattern)
+                             if p.parent == source.parent and p.is_file())
+    if "judgeflow.recipes" in finder.modules:  # it reads the recipes package's files
+        root, patterns = data[RECIPES_PACKAGE]
+        files.update(p for pattern in patterns for p in root.glob(pattern) if p.is_file())
     handler_file = REPO_ROOT / Path(*handler_module.split(".")).with_suffix(".py")
     files.add(handler_file)
     return StageCode(handler_module, tuple(sorted(str(p.relative_to(REPO_ROOT)) for p in files)))
+
+
+@lru_cache(maxsize=None)
+def package_data() -> dict[str, tuple[Path, tuple[str, ...]]]:
+    """Package -> (its folder, glob patterns of the data files that ship with it), from pyproject.toml's
+    [tool.setuptools.package-data]: one list for the wheel and the assets, so a stray file beside the
+    code (an editor's backup, .DS_Store, notes) ships in neither and moves no hash."""
+    setuptools = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    folders = setuptools.get("package-dir", {})
+    return {package: (REPO_ROOT / folders.get(package, package.replace(".", "/")), tuple(patterns))
+            for package, patterns in setuptools["package-data"].items()}
 
 
 def _digest(*parts: bytes) -> str:

@@ -190,7 +190,7 @@ def _synthesized_hashes(checkout: Path) -> dict[str, str]:
 def test_asset_hashes_follow_the_code_and_ignore_stray_files(tmp_path):
     checkout = tmp_path / "checkout"
     checkout.mkdir()
-    for name in ("app.py", "cdk.json", "infra", "judgeflow", "lambdas", "recipes", "container"):
+    for name in ("app.py", "cdk.json", "pyproject.toml", "infra", "judgeflow", "lambdas", "recipes", "container"):
         source = REPO_ROOT / name
         if source.is_dir():
             shutil.copytree(source, checkout / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -210,6 +210,11 @@ def test_asset_hashes_follow_the_code_and_ignore_stray_files(tmp_path):
     (checkout / "judgeflow" / "__pycache__" / "stray.cpython-314.pyc").write_bytes(b"stray")
     (checkout / "judgeflow" / "scratch.py").write_text("import pyarrow\n")
     (checkout / "lambdas" / "notes.txt").write_text("stray")
+    (checkout / "judgeflow" / "notes.txt").write_text("stray")
+    (checkout / "judgeflow" / "schemas" / ".DS_Store").write_bytes(b"stray")
+    (checkout / "judgeflow" / "schemas" / "llm_judge.schema.json~").write_text("an editor's backup")
+    (checkout / "recipes" / ".DS_Store").write_bytes(b"stray")
+    (checkout / "recipes" / "llm_judge" / "notes.md").write_text("stray")
     after = _synthesized_hashes(checkout)
 
     changed = sorted(logical for logical in before if before[logical] != after[logical])
