@@ -8,6 +8,11 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 
+# S3 keeps the parts of an upload that never completed, billed, until it is aborted; a lifecycle
+# rule does that (https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpu-abort-incomplete-mpu-lifecycle-config.html).
+ABORT_INCOMPLETE_UPLOADS_AFTER = Duration.days(7)
+
+
 class SecureBucket(s3.Bucket):
     """An S3 bucket with judgeflow's secure defaults.
 
@@ -17,6 +22,8 @@ class SecureBucket(s3.Bucket):
     - all public access blocked, object ownership enforced (no ACLs);
     - versioned, so an overwritten or deleted object can be recovered;
     - server access logs to the given log bucket under `<id>/`;
+    - incomplete multipart uploads (an interrupted upload of a large dataset) aborted after a week:
+      their parts are billed as storage until then and no listing of objects shows them;
     - RETAIN on stack deletion: data outlives the stack.
     """
 
@@ -37,7 +44,8 @@ class SecureBucket(s3.Bucket):
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix=f"{construct_id}/",
             event_bridge_enabled=event_bridge_enabled,
-            lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(noncurrent_version_days))],
+            lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(noncurrent_version_days),
+                                              abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS_AFTER)],
             removal_policy=RemovalPolicy.RETAIN,
         )
 
@@ -64,7 +72,8 @@ class Storage(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             versioned=True,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365),
+                                              abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS_AFTER)],
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.datasets = SecureBucket(self, "Datasets", key=self.key, access_logs=self.access_logs,

@@ -216,7 +216,10 @@ class RunWorkflow(Construct):
                       .otherwise(stage_task.next(plan_task).next(initial_capacity).next(acquire)
                                  .next(capacity_choice)))))
         )
+        # Under /aws/vendedlogs/: no entry in the account's CloudWatch Logs resource policy, which is
+        # limited to 5,120 characters (https://docs.aws.amazon.com/step-functions/latest/dg/bp-cwl.html).
         log_group = logs.LogGroup(self, "ExecutionLogs", retention=logs.RetentionDays.THREE_MONTHS,
+                                  log_group_name=f"/aws/vendedlogs/states/{state_machine_name}",
                                   removal_policy=RemovalPolicy.DESTROY)
         self.state_machine = sfn.StateMachine(
             self, "StateMachine",

@@ -112,3 +112,20 @@ def test_registry_tables_are_encrypted_with_point_in_time_recovery(stateful_temp
     for table in tables.values():
         assert table["Properties"]["SSESpecification"]["SSEType"] == "KMS"
         assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_every_bucket_aborts_incomplete_multipart_uploads(stateful_template):
+    buckets = stateful_template.find_resources("AWS::S3::Bucket")
+    for logical, bucket in buckets.items():
+        rules = bucket["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])
+        days = [r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] for r in rules
+                if r.get("Status") == "Enabled" and "AbortIncompleteMultipartUpload" in r and not r.get("Prefix")]
+        assert days and days[0] <= 7, logical
+
+
+def test_the_state_machine_logs_to_a_vended_log_group(stateless_template):
+    (machine,) = stateless_template.find_resources("AWS::StepFunctions::StateMachine").values()
+    (destination,) = machine["Properties"]["LoggingConfiguration"]["Destinations"]
+    logical = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    log_group = stateless_template.find_resources("AWS::Logs::LogGroup")[logical]
+    assert log_group["Properties"].get("LogGroupName") == "/aws/vendedlogs/states/JudgeflowPipeline-run"
