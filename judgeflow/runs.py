@@ -38,6 +38,11 @@ METADATA_KEYS = {
     "instance-types": "instance_types",
     "rerun": "rerun",
 }
+# Keys upload tools write on their own, never mistaken for a misspelt setting (e.g. "mode" is not
+# "model-a"): rclone (mtime, md5chksum), s3cmd --preserve (s3cmd-attrs), s3fs-fuse and other
+# mounts (mode, uid, gid, atime, ctime, mtime). Any other unknown key is ignored as well, with a
+# warning; this list only keeps these from ever being taken for a typo.
+UPLOAD_TOOL_METADATA_KEYS = frozenset({"mtime", "atime", "ctime", "mode", "uid", "gid", "md5chksum", "s3cmd-attrs"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,26 +69,52 @@ def _settings_validator() -> "Draft202012Validator":
     return Draft202012Validator(schemas.load("run_settings"))
 
 
-def settings_from_metadata(metadata: Mapping[str, str]) -> dict[str, Any]:
-    """Turn S3 user metadata (all strings) into the settings shape; unknown keys are reported."""
-    out: dict[str, Any] = {}
+@dataclass(frozen=True)
+class MetadataSettings:
+    """What a dataset's S3 user metadata says: the settings it names, and the keys that are not
+    settings (written by upload tools and the like), ignored and reported as warnings."""
+
+    requested: dict[str, Any]
+    ignored: tuple[str, ...]  # full header names, e.g. "x-amz-meta-mtime"
+
+
+def settings_from_metadata(metadata: Mapping[str, str]) -> MetadataSettings:
+    """Turn S3 user metadata (all strings) into the settings shape. A key that looks like a
+    misspelt setting is an error that names the right one; any other unknown key is ignored."""
+    requested: dict[str, Any] = {}
+    ignored: list[str] = []
     for raw_key, value in metadata.items():
-        key = raw_key.lower().removeprefix("x-amz-meta-")
-        name = METADATA_KEYS.get(key) or METADATA_KEYS.get(key.replace("_", "-"))
+        key = raw_key.lower().removeprefix("x-amz-meta-").replace("_", "-")
+        name = METADATA_KEYS.get(key)
         if name is None:
-            raise RunSettingsError(
-                f"unknown S3 metadata key 'x-amz-meta-{key}'; allowed: "
-                + ", ".join(f"x-amz-meta-{k}" for k in METADATA_KEYS)
-            )
-        if name == "instance_types":
-            out[name] = [part.strip() for part in value.split(",") if part.strip()]
+            meant = None if key in UPLOAD_TOOL_METADATA_KEYS else _setting_meant_by(key)
+            if meant:
+                raise RunSettingsError(
+                    f"unknown S3 metadata key 'x-amz-meta-{key}': did you mean 'x-amz-meta-{meant}'? "
+                    "judgeflow settings are " + ", ".join(f"x-amz-meta-{k}" for k in METADATA_KEYS))
+            ignored.append(f"x-amz-meta-{key}")
+        elif name == "instance_types":
+            requested[name] = [part.strip() for part in value.split(",") if part.strip()]
         elif name == "rerun":
             if value.lower() not in ("true", "false"):
                 raise RunSettingsError(f"x-amz-meta-rerun must be 'true' or 'false', got {value!r}")
-            out[name] = value.lower() == "true"
+            requested[name] = value.lower() == "true"
         else:
-            out[name] = value
-    return out
+            requested[name] = value
+    return MetadataSettings(requested, tuple(ignored))
+
+
+def _setting_meant_by(key: str) -> str | None:
+    """The setting an unknown key most likely misspells or shortens, if any ("judge-modle",
+    "instance" -> judge-model, instance-types); None for a key unlike every setting."""
+    from difflib import get_close_matches  # only for unknown keys
+
+    close = get_close_matches(key, METADATA_KEYS, n=1, cutoff=0.8)
+    if close:
+        return close[0]
+    prefixes = [setting for setting in METADATA_KEYS
+                if len(key) >= 4 and (setting.startswith(key) or key.startswith(setting))]
+    return prefixes[0] if prefixes else None
 
 
 def resolve_run_settings(requested: Mapping[str, Any] | None, defaults: Settings) -> RunSettings:

@@ -42,10 +42,12 @@ def validate_dataset(*, s3: Any, settings: Settings, bucket: str, key: str,
     resolved_key = objects.resolve_object_key(s3, bucket, key)
     head = s3.head_object(Bucket=bucket, Key=resolved_key)
     problems: list[dict[str, Any]] = []
+    ignored_metadata: tuple[str, ...] = ()
     run_settings = None
     try:
-        merged = runs.settings_from_metadata(head.get("Metadata", {}))
-        merged.update(requested_settings or {})
+        from_metadata = runs.settings_from_metadata(head.get("Metadata", {}))
+        ignored_metadata = from_metadata.ignored
+        merged = {**from_metadata.requested, **(requested_settings or {})}
         run_settings = runs.resolve_run_settings(merged, settings)
         recipe = recipes.choose_recipe(run_settings.task, run_settings.judge_model)
         recipes.allowed_instance_order(recipe, run_settings.instance_types)
@@ -59,6 +61,7 @@ def validate_dataset(*, s3: Any, settings: Settings, bucket: str, key: str,
         max_findings=settings.max_errors_reported,
     )
     document = report.as_dict()
+    document["warnings"] = [_ignored_metadata_warning(name) for name in ignored_metadata] + document["warnings"]
     document["bucket"] = bucket
     document["settings_errors"] = problems
     valid = report.valid and not problems
@@ -80,3 +83,11 @@ def validate_dataset(*, s3: Any, settings: Settings, bucket: str, key: str,
                f"Full report: s3://{bucket}/{report_key}. The original file is kept unchanged.")
     return {"valid": False, "dataset": dataset, "report_key": report_key, "message": message,
             "error_counts": dict(report.error_counts) | ({"settings": len(problems)} if problems else {})}
+
+
+def _ignored_metadata_warning(header: str) -> dict[str, Any]:
+    return {"line": None, "field": header, "kind": "ignored_metadata",
+            "message": f"the S3 metadata key '{header}' is not a judgeflow setting (upload tools such as rclone "
+                       "or s3cmd add keys like it); it was ignored.",
+            "fix": "nothing to do if a tool added it; judgeflow settings are "
+                   + ", ".join(f"x-amz-meta-{k}" for k in runs.METADATA_KEYS) + "."}

@@ -34,7 +34,7 @@ def test_bad_context_values_name_the_key(values, message):
 def test_run_settings_from_metadata_and_defaults():
     defaults = Settings.from_mapping(None)
     requested = settings_from_metadata({"model-a": "x", "instance-types": "ml.g5.24xlarge, ml.g5.12xlarge",
-                                        "rerun": "TRUE"})
+                                        "rerun": "TRUE"}).requested
     resolved = resolve_run_settings(requested, defaults)
     assert resolved.instance_types == ("ml.g5.24xlarge", "ml.g5.12xlarge") and resolved.rerun is True
     assert resolved.judge_model == "micro" and resolved.model_b == "model_b"
@@ -43,3 +43,24 @@ def test_run_settings_from_metadata_and_defaults():
     with pytest.raises(RunSettingsError, match="'true' or 'false'"):
         settings_from_metadata({"rerun": "yes"})
     assert json.dumps(resolved.identity())  # JSON-serialisable for the run id
+
+
+@pytest.mark.parametrize("metadata", [
+    {"mtime": "1732449600.123456789"},  # rclone
+    {"s3cmd-attrs": "atime:1732449600/ctime:1732449600/gid:1000/mode:33188/uid:1000"},  # s3cmd --preserve
+    {"uid": "1000", "gid": "1000", "mode": "33188", "atime": "1", "ctime": "1"},  # s3fs-fuse
+    {"md5chksum": "1B2M2Y8AsgTpgAmY7PhCfg=="},
+    {"colour": "red"},  # anything else unlike a setting
+])
+def test_metadata_that_upload_tools_add_is_ignored_and_named(metadata):
+    parsed = settings_from_metadata({"model-a": "aurora", **metadata})
+    assert parsed.requested == {"model_a": "aurora"}
+    assert parsed.ignored == tuple(f"x-amz-meta-{key}" for key in metadata)
+
+
+@pytest.mark.parametrize("key, meant", [("judge-modle", "judge-model"), ("judgemodel", "judge-model"),
+                                        ("ModelB", "model-b"), ("instance", "instance-types"),
+                                        ("instance-type", "instance-types"), ("re-run", "rerun"), ("tasks", "task")])
+def test_a_misspelt_setting_is_an_error_that_names_the_right_key(key, meant):
+    with pytest.raises(RunSettingsError, match=f"did you mean 'x-amz-meta-{meant}'"):
+        settings_from_metadata({key: "x"})

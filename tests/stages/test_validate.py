@@ -56,11 +56,20 @@ def test_bad_settings_reject_with_allowed_values_and_keep_the_original(deployed)
     assert deployed.jf.read(deployed.jf.d.datasets_bucket, "manual/bad-settings.jsonl") == sample_dataset()
 
 
-def test_unknown_metadata_key_is_named(deployed):
-    deployed.put_dataset("manual/unknown.jsonl", sample_dataset(), {"colour": "red"})
+def test_a_misspelt_metadata_setting_is_rejected_with_the_right_key(deployed):
+    deployed.put_dataset("manual/unknown.jsonl", sample_dataset(), {"judge-modle": "lite"})
     result = validate(deployed, "manual/unknown.jsonl")
-    assert "unknown S3 metadata key 'x-amz-meta-colour'" in result["message"]
-    assert "x-amz-meta-model-a" in result["message"]
+    assert result["valid"] is False
+    assert "unknown S3 metadata key 'x-amz-meta-judge-modle': did you mean 'x-amz-meta-judge-model'?" in result["message"]
+
+
+def test_metadata_from_upload_tools_is_ignored_with_a_warning_naming_it(deployed):
+    deployed.put_dataset("manual/rclone.jsonl", sample_dataset(),
+                         {"mtime": "1732449600.123456789", "s3cmd-attrs": "uid:1000/gid:1000", "model-a": "aurora"})
+    result = validate(deployed, "manual/rclone.jsonl")
+    assert result["valid"] is True and result["settings"]["model_a"] == "aurora"
+    assert [(w["kind"], w["field"]) for w in result["warnings"]] == [
+        ("ignored_metadata", "x-amz-meta-mtime"), ("ignored_metadata", "x-amz-meta-s3cmd-attrs")]
 
 
 def test_missing_object_and_malformed_input_are_clear_errors(deployed):
