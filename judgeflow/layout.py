@@ -13,6 +13,9 @@ REPORTS_PREFIX = "reports/"
 ATHENA_RESULTS_PREFIX = "athena-results/"
 # Stands for every run id in an IAM resource pattern or an event filter.
 ANY_RUN = "*"
+# S3 refuses longer keys (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html).
+MAX_KEY_BYTES = 1024
+REPORT_SUFFIX = ".report.json"
 
 
 def under(prefix: str) -> str:
@@ -68,8 +71,19 @@ def job_name_from_output_key(key: str) -> str:
 
 
 def rejection_report_key(dataset_key: str) -> str:
+    """rejected/<the dataset's key under incoming/>.report.json. A dataset key so long that this
+    would pass S3's limit keeps its start and gets its digest instead of its tail: still unique,
+    still found next to the name the user gave."""
+    import hashlib
+
     name = dataset_key[len(INCOMING_PREFIX):] if dataset_key.startswith(INCOMING_PREFIX) else dataset_key
-    return f"{REJECTED_PREFIX}{name}.report.json"
+    key = f"{REJECTED_PREFIX}{name}{REPORT_SUFFIX}"
+    if len(key.encode("utf-8")) <= MAX_KEY_BYTES:
+        return key
+    tail = "~" + hashlib.sha256(dataset_key.encode("utf-8")).hexdigest()[:16] + REPORT_SUFFIX
+    room = MAX_KEY_BYTES - len(REJECTED_PREFIX) - len(tail)
+    start = name.encode("utf-8")[:room].decode("utf-8", errors="ignore")  # never half a character
+    return f"{REJECTED_PREFIX}{start}{tail}"
 
 
 def report_prefix(run_id: str) -> str:

@@ -22,6 +22,8 @@ it run judgeflow's synthesized state machine unchanged. Every patch lives here, 
    and stays final: moto would let the interrupted task's error turn ABORTED into FAILED.
 6. SageMaker training jobs start InProgress and are run by the local Nova emulator (a worker
    thread per job), which enforces the seeded quota like CreateTrainingJob does on AWS.
+9. The limits AWS enforces and moto does not (S3 key length, SNS subjects, ...): offline/aws_limits.py,
+   each with its AWS source, switchable per test.
 
 `stop()` first stops executions still running and joins every execution thread started since
 `start()`, so no execution outlives the harness (moto's threads are daemons that would otherwise
@@ -46,6 +48,8 @@ from typing import Any, Callable, TextIO
 import boto3
 from moto import mock_aws
 
+from offline import aws_limits
+from offline.aws_limits import AwsLimits
 from offline.aws_server import AwsServer, Fault, Faults
 from offline.lambda_runtime import LambdaService
 
@@ -71,8 +75,9 @@ class EmbeddedAws:
     """moto with judgeflow's patches. Use as a context manager."""
 
     def __init__(self, *, region: str, wait_scale: float = 0.0, emulator: EmulatorBehaviour | None = None,
-                 log_level: str = "INFO", lambda_log: TextIO | None = None) -> None:
+                 log_level: str = "INFO", lambda_log: TextIO | None = None, limits: AwsLimits | None = None) -> None:
         self.region = region
+        self.limits = limits or AwsLimits()
         self.wait_scale = wait_scale
         self.emulator = emulator or EmulatorBehaviour()
         self.log_level = log_level
@@ -123,6 +128,7 @@ class EmbeddedAws:
         self._patch_training_jobs()
         self._patch_send_task_failure()
         self._patch_stop_execution()
+        aws_limits.install(self.limits, self._replace)
 
     def stop(self) -> None:
         self._end_executions()

@@ -13,6 +13,7 @@ import boto3
 
 from judgeflow import layout
 from judgeflow.adapters.ledger import COUNTER_SORT_KEY, QUEUE_PARTITION
+from offline.aws_limits import AwsLimits
 from offline.deploy import Deployment, deploy
 from offline.embedded_aws import EmbeddedAws, EmulatorBehaviour
 from offline.synth import CloudAssembly
@@ -36,11 +37,11 @@ class OfflineJudgeflow:
     def __init__(self, assembly: CloudAssembly, *, stack_order: list[str], region: str,
                  quotas: Mapping[str, float] | None = None, wait_scale: float = 0.0,
                  emulator: EmulatorBehaviour | None = None, log_level: str = "INFO",
-                 lambda_log: TextIO | None = None) -> None:
+                 lambda_log: TextIO | None = None, limits: AwsLimits | None = None) -> None:
         self.assembly = assembly
         self.stack_order = stack_order
         self.aws = EmbeddedAws(region=region, wait_scale=wait_scale, emulator=emulator, log_level=log_level,
-                               lambda_log=lambda_log)
+                               lambda_log=lambda_log, limits=limits)
         self.initial_quotas = dict(quotas) if quotas is not None else {"ml.g5.12xlarge": 1}
         self.deployment: Deployment | None = None
 

@@ -211,3 +211,26 @@ def _task_outputs(jf, execution_arn: str, state: str) -> list[dict]:
     history = jf._history(execution_arn)
     return [json.loads(e["stateExitedEventDetails"]["output"]) for e in history
             if "stateExitedEventDetails" in e and e["stateExitedEventDetails"]["name"] == state]
+
+
+def test_a_rejected_file_with_the_longest_key_is_reported_and_notified(offline):
+    """S3 keys may be 1024 bytes; the report key and the SNS subject built from one must still be
+    accepted (offline/aws_limits.py holds the emulator to both limits)."""
+    name = "team/" + "d" * 1003 + ".jsonl"  # 1023 bytes under incoming/
+    with offline() as jf:
+        inbox = _subscribe_queue(jf)
+        key = jf.drop(name, b"not json\n")
+        (result,) = jf.wait_for(1)
+
+        assert result.status == "FAILED" and result.error == "DatasetRejected", result.cause
+        (record,) = jf.run_records()
+        assert record["status"] == "REJECTED"
+        (report_key,) = [o["Key"] for o in jf.client("s3").list_objects_v2(
+            Bucket=jf.d.datasets_bucket, Prefix="rejected/")["Contents"]]
+        assert len(report_key.encode()) <= 1024 and report_key.startswith("rejected/team/ddd")
+        assert f"Full report: s3://{jf.d.datasets_bucket}/{report_key}" in result.cause
+        assert json.loads(jf.read(jf.d.datasets_bucket, report_key))["errors"][0]["kind"] == "invalid_json"
+        assert jf.read(jf.d.datasets_bucket, key) == b"not json\n"
+        (notice,) = _messages(jf, inbox)
+        assert len(notice["Subject"]) < 100 and notice["Subject"].endswith("...")
+        assert notice["Subject"].startswith("judgeflow: dataset rejected (incoming/team/ddd")
