@@ -15,7 +15,8 @@ it run judgeflow's synthesized state machine unchanged. Every patch lives here, 
 4. Wait states sleep, and task timeouts read from a path (`TimeoutSecondsPath`: the capacity
    wait) last, `seconds x wait_scale` (a timeout at least MIN_SCALED_TIMEOUT) so capacity loops
    run in test time. Fixed `TimeoutSeconds` are not scaled.
-5. Service Quotas gains ListServiceQuotas for seeded SageMaker quotas (moto has none).
+5. Service Quotas serves seeded SageMaker quotas (moto has none): applied values from ListServiceQuotas
+   and GetServiceQuota, defaults from ListAWSDefaultServiceQuotas and GetAWSDefaultServiceQuota.
 7. SendTaskFailure keeps its `cause` (moto's response handler drops it).
 8. StopExecution publishes the "Step Functions Execution Status Change" (ABORTED) event to
    EventBridge, as AWS does (moto publishes none), ends a task parked on a task token at once,
@@ -84,7 +85,8 @@ class EmbeddedAws:
         # What the handlers print (Powertools JSON logs and EMF metrics), as CloudWatch Logs would
         # hold it; kept off the console. Loggers bind to the stream they first see, so it is one sink.
         self.lambda_log: TextIO = lambda_log or tempfile.TemporaryFile(mode="w+", encoding="utf-8")
-        self.quotas: dict[str, float] = {}
+        self.quotas: dict[str, float] = {}  # applied quota values
+        self.default_quotas: dict[str, float] = {}  # AWS default values
         self.faults = Faults()
         self.server = AwsServer(self.faults)
         self.lambdas: LambdaService | None = None  # the deployed functions, from start() on
@@ -312,33 +314,75 @@ class EmbeddedAws:
 
     # --- 5. Service Quotas ------------------------------------------------------------------------
     def set_quota(self, instance_type: str, value: float) -> None:
+        """An applied quota value (what the account was granted, or what it has by default)."""
         self.quotas[instance_type] = float(value)
+        self.default_quotas.setdefault(instance_type, 0.0)
+
+    def set_unapplied_quota(self, instance_type: str, default: float) -> None:
+        """A quota with no applied value: AWS lists it only among the defaults."""
+        self.quotas.pop(instance_type, None)
+        self.default_quotas[instance_type] = float(default)
+
+    def quota_limit(self, instance_type: str) -> float:
+        """What CreateTrainingJob enforces: the applied value, else the AWS default."""
+        return self.quotas.get(instance_type, self.default_quotas.get(instance_type, 0.0))
 
     def _patch_service_quotas(self) -> None:
+        """SageMaker training quotas as Service Quotas serves them: ListServiceQuotas and
+        GetServiceQuota return applied values only ("If the applied quota value is not available for
+        a quota, the quota is not retrieved": ListServiceQuotas in the Service Quotas API reference);
+        the defaults come from ListAWSDefaultServiceQuotas / GetAWSDefaultServiceQuota."""
+        from moto.core.exceptions import JsonRESTError
         from moto.servicequotas.responses import ServiceQuotasResponse
 
         harness = self
 
-        def list_service_quotas(response: Any) -> str:
+        def quota(instance_type: str, value: float) -> dict[str, Any]:
+            code = harness.quota_code(instance_type)
+            return {"ServiceCode": "sagemaker", "ServiceName": "Amazon SageMaker",
+                    "QuotaArn": f"arn:aws:servicequotas:{harness.region}:{ACCOUNT_ID}:sagemaker/{code}",
+                    "QuotaCode": code, "QuotaName": f"{instance_type} for training job usage", "Value": value,
+                    "Unit": "None", "Adjustable": True, "GlobalQuota": False}
+
+        def paged(response: Any, quotas: list[dict[str, Any]]) -> str:
             params = json.loads(response.body or "{}")
             if params.get("ServiceCode") != "sagemaker":
                 return json.dumps({"Quotas": []})
-            quotas = [
-                {"ServiceCode": "sagemaker", "ServiceName": "Amazon SageMaker",
-                 "QuotaArn": f"arn:aws:servicequotas:{harness.region}:{ACCOUNT_ID}:sagemaker/L-{index:08X}",
-                 "QuotaCode": f"L-{index:08X}", "QuotaName": f"{name} for training job usage", "Value": value,
-                 "Unit": "None", "Adjustable": True, "GlobalQuota": False}
-                for index, (name, value) in enumerate(sorted(harness.quotas.items()))
-            ]
             # Two per page, so clients must follow NextToken as they must on AWS.
             start = int(params.get("NextToken") or 0)
-            page = {"Quotas": quotas[start:start + 2]}
+            page: dict[str, Any] = {"Quotas": quotas[start:start + 2]}
             if start + 2 < len(quotas):
                 page["NextToken"] = str(start + 2)
             return json.dumps(page)
 
-        ServiceQuotasResponse.list_service_quotas = list_service_quotas  # type: ignore[attr-defined]
-        self._undo.append(lambda: delattr(ServiceQuotasResponse, "list_service_quotas"))
+        def by_code(response: Any, values: dict[str, float]) -> str:
+            params = json.loads(response.body or "{}")
+            for instance_type, value in values.items():
+                if params.get("ServiceCode") == "sagemaker" and harness.quota_code(instance_type) == params.get("QuotaCode"):
+                    return json.dumps({"Quota": quota(instance_type, value)})
+            raise JsonRESTError("NoSuchResourceException", "The request failed because the specified service "
+                                                          "quota does not exist.")
+
+        handlers = {
+            "list_service_quotas": lambda response: paged(
+                response, [quota(t, v) for t, v in sorted(harness.quotas.items())]),
+            "list_aws_default_service_quotas": lambda response: paged(
+                response, [quota(t, v) for t, v in sorted(harness.default_quotas.items())]),
+            "get_service_quota": lambda response: by_code(response, harness.quotas),
+            "get_aws_default_service_quota": lambda response: by_code(response, harness.default_quotas),
+        }
+        for name, handler in handlers.items():
+            if hasattr(ServiceQuotasResponse, name):
+                self._replace(ServiceQuotasResponse, name, handler)
+            else:
+                setattr(ServiceQuotasResponse, name, handler)
+                self._undo.append(lambda name=name: delattr(ServiceQuotasResponse, name))
+
+    def quota_code(self, instance_type: str) -> str:
+        """A stable quota code per instance type, unlike its name (as on AWS, codes are opaque)."""
+        import hashlib
+
+        return "L-" + hashlib.sha256(instance_type.encode()).hexdigest()[:8].upper()
 
     # --- 8. StopExecution -> EventBridge status change ------------------------------------------------
     def _patch_stop_execution(self) -> None:
@@ -407,7 +451,7 @@ class EmbeddedAws:
             in_use = sum(int(job.resource_config.get("InstanceCount", 1)) for job in backend.training_jobs.values()
                          if job.training_job_status == "InProgress"
                          and job.resource_config.get("InstanceType") == instance_type)
-            limit = harness.quotas.get(instance_type, 0)
+            limit = harness.quota_limit(instance_type)
             if harness.emulator.resource_limit_refusals > 0 or in_use + count > limit:
                 harness.emulator.resource_limit_refusals = max(0, harness.emulator.resource_limit_refusals - 1)
                 raise JsonRESTError(

@@ -26,8 +26,13 @@ class CapacityStage(Construct):
             description="judgeflow: read the live SageMaker quota and reserve a slot, or say how long to wait",
             environment=data.environment,
             statements=[
-                # ListServiceQuotas and ListTrainingJobs support no resource-level permissions.
-                iam.PolicyStatement(actions=["servicequotas:ListServiceQuotas", "sagemaker:ListTrainingJobs"],
+                # These Service Quotas reads and ListTrainingJobs support no resource-level permissions
+                # (Service Authorization Reference, list_servicequotas / list_amazonsagemaker). Applied
+                # values first; a quota without one has only its AWS default (adapters/quotas.py).
+                iam.PolicyStatement(actions=["servicequotas:ListServiceQuotas", "servicequotas:GetServiceQuota",
+                                             "servicequotas:ListAWSDefaultServiceQuotas",
+                                             "servicequotas:GetAWSDefaultServiceQuota",
+                                             "sagemaker:ListTrainingJobs"],
                                     resources=["*"]),
                 iam.PolicyStatement(actions=["sagemaker:DescribeTrainingJob"], resources=[training_jobs]),
                 # Reserve (transaction: Update + Put + Delete), keep a place in line, read versions.

@@ -14,7 +14,8 @@ RESOURCE_STAR_ACTIONS = {
     "xray:PutTraceSegments", "xray:PutTelemetryRecords",  # X-Ray
     "ecr:GetAuthorizationToken",  # ECR login for the Nova image
     "cloudwatch:PutMetricData",  # limited by a namespace condition
-    "servicequotas:ListServiceQuotas", "sagemaker:ListTrainingJobs",  # capacity gate reads
+    "servicequotas:ListServiceQuotas", "servicequotas:GetServiceQuota",  # capacity gate reads
+    "servicequotas:ListAWSDefaultServiceQuotas", "servicequotas:GetAWSDefaultServiceQuota", "sagemaker:ListTrainingJobs",
     # State machine logging (CloudWatch Logs vended delivery) and X-Ray sampling, added by CDK.
     "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
     "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",

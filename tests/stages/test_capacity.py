@@ -41,6 +41,31 @@ def test_reserves_then_falls_back_then_waits_with_the_quota_named(deployed):
     assert first["request"]["TrainingJobName"] == "jf-run-judge-0"
 
 
+def test_a_quota_without_an_applied_value_counts_at_its_aws_default(deployed):
+    """Service Quotas lists only applied values; an account never granted an increase still has the
+    default (offline: ListServiceQuotas leaves the quota out, ListAWSDefaultServiceQuotas has it)."""
+    deployed.jf.aws.set_unapplied_quota("ml.g5.12xlarge", default=2)
+    first, second, third = (acquire(deployed, name) for name in ("e1", "e2", "e3"))
+    assert [r["acquired"] for r in (first, second)] == [True, True]
+    assert {first["instance_type"], second["instance_type"]} == {"ml.g5.12xlarge"}
+    assert third["acquired"] is False and "'ml.g5.12xlarge for training job usage' = 2, in use 2" in third["reason"]
+
+
+def test_quotas_are_read_by_code_once_known(deployed):
+    from judgeflow.adapters import quotas
+
+    client = deployed.jf.client("service-quotas")
+    quotas.clear_quota_cache()
+    assert quotas.read_quotas(client, ["ml.g5.12xlarge"]) == {"ml.g5.12xlarge": 1.0}
+    code = quotas.quota_code(client, "ml.g5.12xlarge")
+    assert code == deployed.jf.aws.quota_code("ml.g5.12xlarge")
+    calls: list[str] = []
+    client.meta.events.register("before-call.service-quotas", lambda model, **_: calls.append(model.name))
+    deployed.jf.aws.set_unapplied_quota("ml.g5.12xlarge", default=3)
+    assert quotas.read_quotas(client, ["ml.g5.12xlarge"], fresh=True) == {"ml.g5.12xlarge": 3.0}
+    assert calls == ["GetServiceQuota", "GetAWSDefaultServiceQuota"]
+
+
 def test_wait_is_bounded_by_the_total_budget(deployed):
     acquire(deployed, "holder")
     waiting = acquire(deployed, "late", previous={"attempt": 30, "waited_seconds": 86000, "wait_seconds": 300})
