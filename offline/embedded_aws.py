@@ -18,8 +18,9 @@ it run judgeflow's synthesized state machine unchanged. Every patch lives here, 
 5. Service Quotas serves seeded SageMaker quotas (moto has none): applied values from ListServiceQuotas
    and GetServiceQuota, defaults from ListAWSDefaultServiceQuotas and GetAWSDefaultServiceQuota.
 7. SendTaskFailure keeps its `cause` (moto's response handler drops it).
-8. StopExecution publishes the "Step Functions Execution Status Change" (ABORTED) event to
-   EventBridge, as AWS does (moto publishes none), ends a task parked on a task token at once,
+8. Every execution's end publishes its "Step Functions Execution Status Change" event to EventBridge
+   (SUCCEEDED, FAILED, TIMED_OUT when it ends, ABORTED at StopExecution), as AWS does (moto publishes
+   none); StopExecution ends a task parked on a task token at once,
    and stays final: moto would let the interrupted task's error turn ABORTED into FAILED.
 6. SageMaker training jobs start InProgress and are run by the local Nova emulator (a worker
    thread per job), which enforces the seeded quota like CreateTrainingJob does on AWS.
@@ -404,17 +405,33 @@ class EmbeddedAws:
             if worker is not None:
                 for endpoint in list(worker.env.callback_pool_manager._pool.values()):
                     endpoint.interrupt_all()
-            harness.emit_event({
-                "version": "0", "id": str(uuid.uuid4()), "detail-type": "Step Functions Execution Status Change",
-                "source": "aws.states", "account": ACCOUNT_ID, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "region": harness.region, "resources": [execution_arn],
-                "detail": {"executionArn": execution_arn, "stateMachineArn": execution.state_machine_arn,
-                           "name": execution.name, "status": "ABORTED", "startDate": None, "stopDate": None,
-                           "input": execution.execution_input, "output": None}})
+            harness.emit_event(_status_change(harness.region, execution, "ABORTED"))
             return execution
 
         self._replace(StepFunctionBackend, "stop_execution", stop_execution)
         self._replace(Environment, "set_error", set_error)
+
+        # An execution that ends by itself (SUCCEEDED, FAILED, TIMED_OUT) raises its status change too
+        # (https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html); ABORTED is raised above,
+        # at the stop.
+        from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramError, ProgramTimedOut
+        from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+        original_terminated = BaseExecutionWorkerCommunication.terminated
+
+        def terminated(communication: Any) -> None:
+            # Raised before moto marks the execution ended, so whoever waits for that end finds the
+            # event's delivery already started.
+            execution = communication.execution
+            state = execution.exec_worker.env.program_state()
+            status = {ProgramEnded: "SUCCEEDED", ProgramError: "FAILED", ProgramTimedOut: "TIMED_OUT"}.get(type(state))
+            if status:
+                error = state.error if isinstance(state, ProgramError) else {}
+                harness.emit_event(_status_change(harness.region, execution, status,
+                                                  error=error.get("error"), cause=error.get("cause")))
+            original_terminated(communication)
+
+        self._replace(BaseExecutionWorkerCommunication, "terminated", terminated)
 
     def emit_event(self, event: dict[str, Any]) -> None:
         from moto.events.models import events_backends
@@ -518,6 +535,18 @@ class EmbeddedAws:
             job.failure_reason = f"AlgorithmError: local emulator failed: {exc}"
             job.training_job_status = "Failed"
             self.errors.append(f"emulator job {job.training_job_name}: {exc}")
+
+
+def _status_change(region: str, execution: Any, status: str, *, error: str | None = None,
+                   cause: str | None = None) -> dict[str, Any]:
+    """The "Step Functions Execution Status Change" event of an execution."""
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Step Functions Execution Status Change",
+            "source": "aws.states", "account": ACCOUNT_ID, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": region, "resources": [execution.execution_arn],
+            "detail": {"executionArn": execution.execution_arn, "stateMachineArn": execution.state_machine_arn,
+                       "name": execution.name, "status": status, "startDate": None, "stopDate": None,
+                       "input": execution.execution_input, "output": None,
+                       "error": error, "cause": cause}}
 
 
 def apply_input_transformer(template: str, paths: dict[str, str], event: dict[str, Any]) -> str:

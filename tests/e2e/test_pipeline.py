@@ -123,6 +123,11 @@ def test_training_job_failure_is_recorded_and_capacity_released(offline):
         (record,) = jf.run_records()
         assert record["status"] == "FAILED" and "AlgorithmError" in record["reason"]
         assert jf.reservations() == []
+        # The FAILED status change reaches the release rule too, which changes nothing more.
+        (ended,) = [i for i in jf.aws.lambdas.invocations if "onexecutionended" in i.function]
+        assert ended.event["detail"]["status"] == "FAILED" and ended.error is None
+        assert ended.result == {"released": [], "woken": []}
+        assert jf.run_records()[0]["reason"] == record["reason"]
 
 
 def test_same_file_dropped_twice_launches_one_training_job(offline):
