@@ -13,11 +13,10 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: its sibling benchmark
-from bench_validation import generate, parse_only  # noqa: E402
+from bench_validation import generate, parse_only, timed  # noqa: E402
 
 JUDGEFLOW = Path(sys.executable).with_name("judgeflow")
 
@@ -26,9 +25,7 @@ ENVIRONMENT = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTEC
 
 
 def timed_process(command: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, env=ENVIRONMENT)
-    return time.perf_counter() - start
+    return timed(lambda: subprocess.run(command, check=True, capture_output=True, env=ENVIRONMENT))[0]
 
 
 def main() -> None:
@@ -43,7 +40,7 @@ def main() -> None:
     validate, show_help = [str(JUDGEFLOW), "validate", str(path)], [str(JUDGEFLOW), "--help"]
     timed_process(validate)  # once untimed: the bytecode is cached from then on, as after an install
     # Interleaved, so that a slow spell of a shared machine weighs on both sides alike.
-    runs = [(_timed(lambda: parse_only(path)), timed_process(validate), timed_process(show_help))
+    runs = [(timed(lambda: parse_only(path))[0], timed_process(validate), timed_process(show_help))
             for _ in range(args.runs)]
     parse, cli, help_seconds = (statistics.median(column) for column in zip(*runs))
     print(f"file: {size_mb:.0f} MB; medians of {args.runs} interleaved runs")
@@ -51,12 +48,6 @@ def main() -> None:
     print(f"judgeflow validate (whole process):       {cli:6.2f} s  {size_mb / cli:7.1f} MB/s  "
           f"-> {parse / cli:.2f}x the parse-only loop (target >= 0.4x)")
     print(f"judgeflow --help (whole process):          {help_seconds:6.2f} s")
-
-
-def _timed(function) -> float:
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

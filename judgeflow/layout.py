@@ -74,12 +74,12 @@ def rejection_report_key(dataset_key: str) -> str:
     """rejected/<the dataset's key under incoming/>.report.json. A dataset key so long that this
     would pass S3's limit keeps its start and gets its digest instead of its tail: still unique,
     still found next to the name the user gave."""
-    import hashlib
-
     name = dataset_key[len(INCOMING_PREFIX):] if dataset_key.startswith(INCOMING_PREFIX) else dataset_key
     key = f"{REJECTED_PREFIX}{name}{REPORT_SUFFIX}"
     if len(key.encode("utf-8")) <= MAX_KEY_BYTES:
         return key
+    import hashlib  # only for the rare key this long
+
     tail = "~" + hashlib.sha256(dataset_key.encode("utf-8")).hexdigest()[:16] + REPORT_SUFFIX
     room = MAX_KEY_BYTES - len(REJECTED_PREFIX) - len(tail)
     start = name.encode("utf-8")[:room].decode("utf-8", errors="ignore")  # never half a character

@@ -42,6 +42,8 @@ METADATA_KEYS = {
 # "model-a"): rclone (mtime, md5chksum), s3cmd --preserve (s3cmd-attrs), s3fs-fuse and other
 # mounts (mode, uid, gid, atime, ctime, mtime). Any other unknown key is ignored as well, with a
 # warning; this list only keeps these from ever being taken for a typo.
+# The settings as the headers a user writes, for messages: "x-amz-meta-task, x-amz-meta-judge-model, ...".
+METADATA_HEADERS = ", ".join(f"x-amz-meta-{key}" for key in METADATA_KEYS)
 UPLOAD_TOOL_METADATA_KEYS = frozenset({"mtime", "atime", "ctime", "mode", "uid", "gid", "md5chksum", "s3cmd-attrs"})
 
 
@@ -91,7 +93,7 @@ def settings_from_metadata(metadata: Mapping[str, str]) -> MetadataSettings:
             if meant:
                 raise RunSettingsError(
                     f"unknown S3 metadata key 'x-amz-meta-{key}': did you mean 'x-amz-meta-{meant}'? "
-                    "judgeflow settings are " + ", ".join(f"x-amz-meta-{k}" for k in METADATA_KEYS))
+                    f"judgeflow settings are {METADATA_HEADERS}")
             ignored.append(f"x-amz-meta-{key}")
         elif name == "instance_types":
             requested[name] = [part.strip() for part in value.split(",") if part.strip()]

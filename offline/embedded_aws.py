@@ -37,6 +37,7 @@ Patches touch moto internals: the exact version pin and the e2e tests guard them
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -381,8 +382,6 @@ class EmbeddedAws:
 
     def quota_code(self, instance_type: str) -> str:
         """A stable quota code per instance type, unlike its name (as on AWS, codes are opaque)."""
-        import hashlib
-
         return "L-" + hashlib.sha256(instance_type.encode()).hexdigest()[:8].upper()
 
     # --- 8. StopExecution -> EventBridge status change ------------------------------------------------

@@ -89,5 +89,4 @@ def _ignored_metadata_warning(header: str) -> dict[str, Any]:
     return {"line": None, "field": header, "kind": "ignored_metadata",
             "message": f"the S3 metadata key '{header}' is not a judgeflow setting (upload tools such as rclone "
                        "or s3cmd add keys like it); it was ignored.",
-            "fix": "nothing to do if a tool added it; judgeflow settings are "
-                   + ", ".join(f"x-amz-meta-{k}" for k in runs.METADATA_KEYS) + "."}
+            "fix": f"nothing to do if a tool added it; judgeflow settings are {runs.METADATA_HEADERS}."}
