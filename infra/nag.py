@@ -37,8 +37,8 @@ def _pattern(text: str) -> re.Pattern[str]:
     return re.compile(".*".join(re.escape(part) for part in text.split(WILDCARD)))
 
 
-_XRAY = ("X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions, so '*' is the only "
-         "valid resource.")
+_XRAY = ("X-Ray PutTraceSegments/PutTelemetryRecords and Step Functions SendTaskSuccess/SendTaskFailure have no "
+         "resource-level permissions, so '*' is the only valid resource.")
 
 
 def _lambda_policy(stage_role: str, *findings_and_reasons: tuple[str, str]) -> list[Acknowledged]:
@@ -94,7 +94,9 @@ ACKNOWLEDGMENTS: tuple[Acknowledged, ...] = (
                     ("{any}Metrics{any}/reports/*", "Report files are written under reports/ only.")),
     # --- the state machine role ---
     Acknowledged("JudgeflowPipeline/Workflow/StateMachine/Role/DefaultPolicy/Resource",
-                 "AwsSolutions-IAM5[Resource::*]", _XRAY),
+                 "AwsSolutions-IAM5[Resource::*]",
+                 "X-Ray and vended-log delivery actions have no resource-level permissions; sagemaker:ListTags on '*' "
+                 "is what Step Functions generates for createTrainingJob.sync (Step Functions guide, sagemaker-iam)."),
     Acknowledged("JudgeflowPipeline/Workflow/StateMachine/Role/DefaultPolicy/Resource",
                  "AwsSolutions-IAM5[Resource::<{any}Stage{any}.Arn>:*]",
                  "CDK's LambdaInvoke grant: versions and aliases (':*') of exactly the stage functions."),

@@ -233,6 +233,9 @@ class RunWorkflow(Construct):
         self.state_machine.add_to_role_policy(iam.PolicyStatement(
             actions=["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
                      "sagemaker:AddTags"], resources=[training_jobs]))
+        # What Step Functions generates for createTrainingJob.sync: ListTags on "*"
+        # (https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html).
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(actions=["sagemaker:ListTags"], resources=["*"]))
         self.state_machine.add_to_role_policy(iam.PolicyStatement(
             actions=["iam:PassRole"], resources=[judge_role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))

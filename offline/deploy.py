@@ -22,6 +22,7 @@ import boto3
 from infra import assets
 from judgeflow.environment import Resources
 from offline.embedded_aws import ACCOUNT_ID, EmbeddedAws
+from offline.iam_enforcement import STATE_MACHINE_ACCESS_KEY
 from offline.lambda_runtime import FunctionSpec
 from offline.synth import CloudAssembly
 
@@ -110,10 +111,6 @@ def deploy(aws: EmbeddedAws, assembly: CloudAssembly, stack_order: list[str]) ->
     region = aws.region
     exports: dict[str, str] = {}
     found: dict[str, Any] = {"functions": {}}  # the fields of the Deployment, as the deploy finds them
-    iam = boto3.client("iam", region_name=region)
-    lambda_role = iam.create_role(RoleName="jf-offline-lambda", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
     for stack_name in stack_order:
         template = templates[stack_name]
         physical: dict[str, Physical] = {}
@@ -122,6 +119,9 @@ def deploy(aws: EmbeddedAws, assembly: CloudAssembly, stack_order: list[str]) ->
         # Pass 1: names and ARNs for every resource, so references resolve in any order.
         for logical, resource in resources.items():
             physical[logical] = _physical_for(logical, resource["Type"], region, resource.get("Properties", {}))
+        # The policies every offline call is decided against (offline/iam_enforcement.py).
+        aws.access.add_stack(resources, resolver.resolve,
+                             lambda logical: physical[logical].attributes.get("Arn") or physical[logical].ref)
         # Pass 2: create what the offline pipeline uses, in dependency-safe order.
         for kind in ("AWS::IAM::Role", "AWS::S3::Bucket", "Custom::S3BucketNotifications", "AWS::DynamoDB::Table",
                      "AWS::SNS::Topic",
@@ -129,7 +129,7 @@ def deploy(aws: EmbeddedAws, assembly: CloudAssembly, stack_order: list[str]) ->
             for logical, resource in resources.items():
                 if resource["Type"] == kind:
                     _create(aws, kind, logical, resolver.resolve(resource.get("Properties", {})), physical[logical],
-                            found, lambda_role,
+                            found,
                             asset=lambda: assembly.asset_folder(stack_name, resource["Properties"]["Code"]))
         for output in template.get("Outputs", {}).values():
             if "Export" in output:
@@ -156,7 +156,10 @@ def _physical_for(logical: str, kind: str, region: str, props: dict[str, Any]) -
     if kind == "AWS::IAM::Role":
         return Physical(name, {"Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}", "RoleId": name})
     if kind == "AWS::StepFunctions::StateMachine":
+        arn = f"arn:aws:states:{region}:{ACCOUNT_ID}:stateMachine:{name}"
         return Physical(arn, {"Arn": arn, "Name": name})
+    if kind == "AWS::Events::Rule":
+        return Physical(name, {"Arn": f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{name}"})
     if kind == "AWS::KMS::Key":
         key_arn = f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{name}"
         return Physical(name, {"Arn": key_arn, "KeyId": name})
@@ -169,7 +172,7 @@ def _physical_for(logical: str, kind: str, region: str, props: dict[str, Any]) -
 
 
 def _create(aws: EmbeddedAws, kind: str, logical: str, props: dict[str, Any], physical: Physical,
-            found: dict[str, Any], lambda_role: str, asset: Callable[[], tuple[Path, bool]]) -> None:
+            found: dict[str, Any], asset: Callable[[], tuple[Path, bool]]) -> None:
     region = aws.region
     if kind == "AWS::IAM::Role":
         boto3.client("iam", region_name=region).create_role(
@@ -201,16 +204,17 @@ def _create(aws: EmbeddedAws, kind: str, logical: str, props: dict[str, Any], ph
         with zipfile.ZipFile(placeholder, "w") as archive:
             archive.writestr("README.txt", "runs from its asset folder: see offline/lambda_runtime.py")
         boto3.client("lambda", region_name=region).create_function(
-            FunctionName=physical.ref, Role=lambda_role, Handler=handler, Code={"ZipFile": placeholder.getvalue()},
+            FunctionName=physical.ref, Role=props["Role"], Handler=handler, Code={"ZipFile": placeholder.getvalue()},
             Runtime=props.get("Runtime", f"python{assets.RUNTIME_PYTHON_VERSION}"),
             Timeout=int(props.get("Timeout", 3)), MemorySize=int(props.get("MemorySize", 128)),
             Environment={"Variables": variables})
         folder, image = asset()
+        principal = aws.iam.register_role(props["Role"], session_name=physical.ref)
         aws.lambdas.register(FunctionSpec(
             name=physical.ref, arn=physical.attributes["Arn"], handler=handler,
             paths=_image_paths(folder) if image else _zip_paths(folder, props["Runtime"]),
             environment=variables, timeout_seconds=int(props.get("Timeout", 3)),
-            memory_mb=int(props.get("MemorySize", 128))))
+            memory_mb=int(props.get("MemorySize", 128)), access_key_id=principal.access_key_id))
         found["functions"][logical] = physical.ref
         # The resources the pipeline works with are found the way its functions find them: through
         # the Lambda environment contract.
@@ -220,8 +224,10 @@ def _create(aws: EmbeddedAws, kind: str, logical: str, props: dict[str, Any], ph
         name = props.get("StateMachineName") or physical.attributes["Name"]
         arn = f"arn:aws:states:{region}:{ACCOUNT_ID}:stateMachine:{name}"
         physical.ref = physical.attributes["Arn"] = arn
+        # Its service tasks sign with the interpreter's key: that key is the state machine's role.
+        aws.iam.bind(STATE_MACHINE_ACCESS_KEY, aws.iam.register_role(props["RoleArn"], session_name=name))
         boto3.client("stepfunctions", region_name=region).create_state_machine(
-            name=name, definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/jf-offline-lambda")
+            name=name, definition=definition, roleArn=props["RoleArn"])
         found["state_machine_arn"] = arn
         found["state_machine_definition"] = json.loads(definition)
     elif kind == "AWS::Events::Rule":
@@ -231,7 +237,7 @@ def _create(aws: EmbeddedAws, kind: str, logical: str, props: dict[str, Any], ph
         targets = []
         for target in props.get("Targets", []):
             entry = {"Id": target["Id"], "Arn": target["Arn"]}
-            for key in ("Input", "InputPath", "InputTransformer"):
+            for key in ("Input", "InputPath", "InputTransformer", "RoleArn"):
                 if key in target:
                     entry[key] = target[key]
             targets.append(entry)

@@ -26,6 +26,10 @@ it run judgeflow's synthesized state machine unchanged. Every patch lives here, 
    thread per job), which enforces the seeded quota like CreateTrainingJob does on AWS.
 9. The limits AWS enforces and moto does not (S3 key length, SNS subjects, ...): offline/aws_limits.py,
    each with its AWS source, switchable per test.
+10. IAM on every call of a deployed principal (the Lambdas, the state machine, the judge job, EventBridge
+   targets), decided against the synthesized policies: offline/iam_enforcement.py.
+11. Parameters the interpreter's grammar takes for keywords (`"RoleArn.$"`, the key of a task's
+   `Credentials`) are read as the JSONPath bindings they are inside `Parameters`.
 
 `stop()` first stops executions still running and joins every execution thread started since
 `start()`, so no execution outlives the harness (moto's threads are daemons that would otherwise
@@ -47,6 +51,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
+from urllib.parse import unquote
 
 import boto3
 from moto import mock_aws
@@ -54,6 +59,8 @@ from moto import mock_aws
 from offline import aws_limits
 from offline.aws_limits import AwsLimits
 from offline.aws_server import AwsServer, Fault, Faults
+from offline.iam_enforcement import (STATE_MACHINE_ACCESS_KEY, AccessDenied, AccessModel, IamEnforcement, Permission,
+                                     UnmappedCall, required_permissions, s3_permissions)
 from offline.lambda_runtime import LambdaService
 
 ACCOUNT_ID = "123456789012"
@@ -80,6 +87,9 @@ class EmbeddedAws:
     def __init__(self, *, region: str, wait_scale: float = 0.0, emulator: EmulatorBehaviour | None = None,
                  log_level: str = "INFO", lambda_log: TextIO | None = None, limits: AwsLimits | None = None) -> None:
         self.region = region
+        # The deployed policies (filled by the offline deploy) and the decision of every call made under them.
+        self.access = AccessModel(account=ACCOUNT_ID, region=region)
+        self.iam: IamEnforcement | None = None
         self.limits = limits or AwsLimits()
         self.wait_scale = wait_scale
         self.emulator = emulator or EmulatorBehaviour()
@@ -132,6 +142,9 @@ class EmbeddedAws:
         self._patch_training_jobs()
         self._patch_send_task_failure()
         self._patch_stop_execution()
+        self._patch_payload_keywords()
+        self.iam = IamEnforcement(self.access)
+        self._patch_iam()
         aws_limits.install(self.limits, self._replace)
 
     def stop(self) -> None:
@@ -247,7 +260,7 @@ class EmbeddedAws:
                     payload = json.loads(target["Input"])
                 else:
                     payload = event
-                harness._deliver(service, target["Arn"], payload)
+                harness._deliver(service, target["Arn"], payload, rule_arn=rule.arn, role_arn=target.get("RoleArn"))
             if other:
                 saved = rule.targets
                 rule.targets = other
@@ -258,8 +271,20 @@ class EmbeddedAws:
 
         self._replace(Rule, "send_to_targets", send_to_targets)
 
-    def _deliver(self, service: str, arn: str, payload: Any) -> None:
+    def _deliver(self, service: str, arn: str, payload: Any, *, rule_arn: str, role_arn: str | None) -> None:
         body = payload if isinstance(payload, str) else json.dumps(payload)
+        # EventBridge starts an execution with the target's role, and invokes a function as the
+        # events service, which the function's resource policy must allow for this rule.
+        if service == "states":
+            allowed = role_arn is not None and self.authorize(
+                self.iam.register_role(role_arn, session_name="events"),
+                [Permission("states:StartExecution", arn)])
+        else:
+            allowed = self.authorize("events.amazonaws.com", [Permission(
+                "lambda:InvokeFunction", arn, {"aws:SourceArn": rule_arn, "aws:SourceAccount": ACCOUNT_ID})])
+        if not allowed:
+            self.errors.append(f"EventBridge could not deliver to {arn}: denied (role {role_arn})")
+            return
         try:
             if service == "states":
                 # EventBridge names each execution with a fresh UUID (moto would leave it empty).
@@ -294,6 +319,13 @@ class EmbeddedAws:
             return original(service_name)
 
         self._replace(state_task_factory, "state_task_service_for", state_task_service_for)
+
+        def authorize_managed_rule(checks: list[tuple[str, str]]) -> None:
+            principal = self.iam.principal_for(f"Credential={STATE_MACHINE_ACCESS_KEY}/")
+            if principal is not None and not self.authorize(principal, [Permission(a, r) for a, r in checks]):
+                raise RuntimeError(f"Step Functions could not manage its SageMaker rule: {self.errors[-1]}")
+
+        self._replace(StateTaskServiceSageMaker, "authorize_managed_rule", staticmethod(authorize_managed_rule))
 
     # --- 4. Wait states and path timeouts -----------------------------------------------------------
     def _patch_wait_states(self) -> None:
@@ -462,6 +494,9 @@ class EmbeddedAws:
         original_response = FakeTrainingJob.response_object
 
         def create_training_job(backend: Any, training_job_name: str, **kwargs: Any) -> Any:
+            if not kwargs.get("role_arn"):  # required on AWS; moto would start the job without one
+                raise JsonRESTError("ValidationException", "1 validation error detected: Value null at 'roleArn' "
+                                                           "failed to satisfy constraint: Member must not be null")
             resource = kwargs["resource_config"]
             instance_type, count = resource["InstanceType"], int(resource.get("InstanceCount", 1))
             in_use = sum(int(job.resource_config.get("InstanceCount", 1)) for job in backend.training_jobs.values()
@@ -518,7 +553,10 @@ class EmbeddedAws:
                 job.training_job_status = "Failed"
                 job.secondary_status = "Failed"
                 return
-            s3 = boto3.client("s3", region_name=self.region)
+            # The job reads and writes with the role CreateTrainingJob passed it, as SageMaker does.
+            judge = self.iam.register_role(job.role_arn, session_name="SageMaker")
+            s3 = boto3.client("s3", region_name=self.region, aws_access_key_id=judge.access_key_id,
+                              aws_secret_access_key="offline", aws_session_token="offline")
             channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job.input_data_config}
             records = [json.loads(line) for line in _read_single_object(s3, channels["train"], ".jsonl").splitlines()
                        if line.strip()]
@@ -534,6 +572,102 @@ class EmbeddedAws:
             job.failure_reason = f"AlgorithmError: local emulator failed: {exc}"
             job.training_job_status = "Failed"
             self.errors.append(f"emulator job {job.training_job_name}: {exc}")
+
+
+    # --- 10. IAM on every call --------------------------------------------------------------------
+    def _patch_iam(self) -> None:
+        """Decide each call a deployed principal signs before moto serves it (offline/iam_enforcement.py).
+        moto's own check would authorize every call against "*" and only for IAM users it created."""
+        from moto.core.authorization import ActionAuthenticatorMixin
+        from moto.core.exceptions import JsonRESTError, _RESTError
+        from moto.s3.exceptions import S3ClientError
+
+        harness = self
+        enforcement = self.iam
+        assert enforcement is not None
+
+        def denied(service: str, error: AccessDenied | UnmappedCall) -> Exception:
+            message = str(error)
+            if service == "s3":
+                refusal: Exception = S3ClientError("AccessDenied", message)
+            elif service == "sns":  # a query-protocol service, which names it AuthorizationError
+                refusal = _RESTError("AuthorizationError", message)
+            else:
+                refusal = JsonRESTError("AccessDeniedException", message)
+            refusal.code = 403  # type: ignore[attr-defined]
+            return refusal
+
+        def check(response: Any, service: str, permissions: Callable[[], list[Permission]]) -> None:
+            principal = enforcement.principal_for(response.headers.get("Authorization"))
+            if principal is None:
+                return  # the harness's own calls: an administrator's
+            try:
+                try:
+                    needed = permissions()
+                except (KeyError, TypeError, ValueError) as error:
+                    raise UnmappedCall(f"offline IAM could not read the request: {error!r}") from error
+                enforcement.authorize(principal, needed)
+            except (AccessDenied, UnmappedCall) as error:
+                harness.errors.append(f"IAM: {error}")
+                raise denied(service, error) from None
+
+        def normal_action(response: Any, resource: str = "*") -> None:
+            service = _signing_service(response.headers.get("Authorization"))
+            check(response, service, lambda: required_permissions(
+                service=service, operation=response._get_action(), params=_request_params(response),
+                path=unquote(response.path),
+                region=harness.region, account=ACCOUNT_ID, model=harness.access))
+
+        def s3_action(response: Any, bucket_name: str | None = None, key_name: str | None = None) -> None:
+            check(response, "s3", lambda: s3_permissions(
+                action=response._get_action(), method=response.method, bucket=bucket_name, key=key_name,
+                query=response.querystring or {},
+                headers=response.headers, region=harness.region, model=harness.access))
+
+        self._replace(ActionAuthenticatorMixin, "_authenticate_and_authorize_normal_action", normal_action)
+        self._replace(ActionAuthenticatorMixin, "_authenticate_and_authorize_s3_action", s3_action)
+
+    def authorize(self, principal: Any, permissions: list[Permission]) -> bool:
+        """A check AWS makes outside any API call of ours (EventBridge invoking a target, Step
+        Functions managing its rule): False, and recorded in `errors`, when denied."""
+        assert self.iam is not None
+        try:
+            self.iam.authorize(principal, permissions)
+            return True
+        except AccessDenied as error:
+            self.errors.append(f"IAM: {error}")
+            return False
+
+    # --- 11. Keyword-named payload fields --------------------------------------------------------------
+    def _patch_payload_keywords(self) -> None:
+        """moto's ASL grammar lexes `"RoleArn.$"` as the keyword of a task's Credentials, so inside
+        Parameters it became a literal field named "RoleArn.$" and the role was never passed. AWS
+        reads any key ending in ".$" as a path binding."""
+        from moto.stepfunctions.parser.asl.component.common.payload.payloadvalue.payloadbinding.payload_binding import (
+            PayloadBindingStringExpressionSimple,
+        )
+        from moto.stepfunctions.parser.asl.component.common.string.string_expression import (
+            StringContextPath,
+            StringJsonPath,
+        )
+        from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+        original = Preprocessor.visitPayload_binding_value
+
+        def visit(preprocessor: Any, ctx: Any) -> Any:
+            binding = original(preprocessor, ctx)
+            path = getattr(getattr(binding, "payload_value", None), "val", None)
+            if not (binding.field.endswith(".$") and isinstance(path, str)):
+                return binding
+            if path.startswith("$$"):
+                expression: Any = StringContextPath(context_object_path=path)
+            elif path.startswith("$"):
+                expression = StringJsonPath(json_path=path)
+            else:  # an intrinsic function: none of judgeflow's keyword fields uses one
+                raise NotImplementedError(f"offline: {binding.field} binds {path!r}; only paths are read")
+            return PayloadBindingStringExpressionSimple(field=binding.field[:-2], string_expression_simple=expression)
+
+        self._replace(Preprocessor, "visitPayload_binding_value", visit)
 
 
 def _status_change(region: str, execution: Any, status: str, *, error: str | None = None,
@@ -576,6 +710,24 @@ def apply_input_transformer(template: str, paths: dict[str, str], event: dict[st
         out.append(char)
         index += 1
     return "".join(out)
+
+
+def _signing_service(authorization: str | None) -> str:
+    """The service a SigV4 request was signed for (its credential scope)."""
+    scope = (authorization or "").split("Credential=", 1)[-1].split(",", 1)[0].split("/")
+    return scope[3] if len(scope) > 3 else ""
+
+
+def _request_params(response: Any) -> dict[str, Any]:
+    """A request's parameters: its JSON body, or the form fields of a query-protocol call."""
+    if isinstance(response.body, dict):  # DynamoDB's responses hold the parsed parameters
+        return response.body
+    if response.headers.get("X-Amz-Target") or "json" in (response.headers.get("Content-Type") or ""):
+        try:
+            return json.loads(response.body or "{}")
+        except (TypeError, ValueError):
+            return {}
+    return {key: values[0] for key, values in (response.querystring or {}).items() if values}
 
 
 def _utcnow() -> datetime.datetime:

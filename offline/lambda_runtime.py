@@ -43,6 +43,7 @@ class FunctionSpec:
     environment: dict[str, str]
     timeout_seconds: int
     memory_mb: int
+    access_key_id: str = "testing"  # signs its calls: the embedded AWS knows the role by it
 
 
 def runtime_packages() -> Path:
@@ -197,7 +198,8 @@ class LambdaService:
         started = time.perf_counter()
         if cold:
             worker = _Worker(spec, python=self.python, paths=(*spec.paths, self.runtime_dir),
-                             environment={**self.base_environment, **spec.environment, **self.harness_environment},
+                             environment={**self.base_environment, **spec.environment, **self.harness_environment,
+                                          "AWS_ACCESS_KEY_ID": spec.access_key_id},
                              log=self.log)
             with self._lock:
                 self._all.append(worker)

@@ -37,8 +37,10 @@ class OfflineJudgeflow:
     def __init__(self, assembly: CloudAssembly, *, stack_order: list[str], region: str,
                  quotas: Mapping[str, float] | None = None, wait_scale: float = 0.0,
                  emulator: EmulatorBehaviour | None = None, log_level: str = "INFO",
-                 lambda_log: TextIO | None = None, limits: AwsLimits | None = None) -> None:
+                 lambda_log: TextIO | None = None, limits: AwsLimits | None = None,
+                 expect_denials: bool = False) -> None:
         self.assembly = assembly
+        self.expect_denials = expect_denials  # a test that removes a grant on purpose
         self.stack_order = stack_order
         self.aws = EmbeddedAws(region=region, wait_scale=wait_scale, emulator=emulator, log_level=log_level,
                                lambda_log=lambda_log, limits=limits)
@@ -58,9 +60,15 @@ class OfflineJudgeflow:
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         outside = self.aws.lambdas.modules_outside_code() if self.aws.lambdas else {}
+        denials = self.aws.iam.denials if self.aws.iam else []
         self.aws.stop()
         if outside and exc_type is None:
             raise AssertionError(f"Lambda functions loaded modules from outside their assets: {outside}")
+        if denials and exc_type is None and not self.expect_denials:
+            # A denied call may be handled (a best-effort notice, a retried read): it still fails the
+            # deploy's promise, so it fails the test.
+            raise AssertionError("AWS would refuse these calls under the synthesized policies:\n  "
+                                 + "\n  ".join(d.describe() for d in denials))
 
     # --- clients -------------------------------------------------------------------------------
     def client(self, name: str) -> Any:

@@ -1,7 +1,22 @@
 """`arn:aws:states:::sagemaker:createTrainingJob(.sync)` for moto's ASL interpreter (patch 3 of
-offline/embedded_aws.py). Mirrors AWS: the request goes to CreateTrainingJob unchanged; `.sync`
-polls DescribeTrainingJob; Completed returns the description, Failed/Stopped fail the task with
-States.TaskFailed and the description as cause; API errors become `SageMaker.<Code>Exception`.
+offline/embedded_aws.py). Mirrors AWS: the request goes to CreateTrainingJob as written; `.sync`
+tags the job as Step Functions' own, reads its tags, manages the EventBridge rule Step Functions
+watches jobs with, and polls DescribeTrainingJob; Completed returns the description, Failed/Stopped
+fail the task with States.TaskFailed and the description as cause; API errors become
+`SageMaker.<Code>Exception`.
+
+Which parameters the task takes: the Step Functions guide lists CreateTrainingJob among the
+optimized SageMaker AI APIs and links its request parameters without naming a subset
+(https://docs.aws.amazon.com/step-functions/latest/dg/connect-sagemaker.html, "Optimized SageMaker
+AI APIs"). So the accepted set is the API's own request members (botocore's model of
+CreateTrainingJob); a field outside it fails the task here as Step Functions refuses it, instead
+of being dropped on the way as moto would.
+
+What the role needs for `.sync` is what Step Functions generates for it: CreateTrainingJob,
+DescribeTrainingJob, StopTrainingJob on the job, sagemaker:ListTags, iam:PassRole for the job's
+role, and events:PutTargets/PutRule/DescribeRule on StepFunctionsGetEventsForSageMakerTrainingJobsRule
+(https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html); Step Functions tags each
+job it starts (MANAGED_BY_AWS=STARTED_BY_STEP_FUNCTIONS), hence sagemaker:AddTags (aws-cdk#27264).
 """
 
 from __future__ import annotations
@@ -34,6 +49,8 @@ from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 # WaitForTaskToken support creates.
 _PATTERNS: Final = {ResourceCondition.WaitForTaskToken, ResourceCondition.Sync}
 _TERMINAL: Final = {"Completed", "Failed", "Stopped"}
+MANAGED_RULE: Final = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
+MANAGED_TAG: Final = {"Key": "MANAGED_BY_AWS", "Value": "STARTED_BY_STEP_FUNCTIONS"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -44,6 +61,10 @@ def _members(operation: str) -> frozenset[str]:
 
 
 class StateTaskServiceSageMaker(StateTaskServiceCallback):
+    # Set by the harness: decides the calls Step Functions makes on the managed rule as the state
+    # machine's role (they act on an AWS-owned rule the embedded EventBridge does not hold).
+    authorize_managed_rule: Callable[[list[tuple[str, str]]], None] | None = None
+
     def __init__(self) -> None:
         super().__init__(supported_integration_patterns=_PATTERNS)
 
@@ -66,6 +87,21 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
 
     def _eval_service_task(self, env: Any, resource_runtime_part: Any, normalised_parameters: dict,
                            state_credentials: Any) -> None:
+        operation = self.resource.api_action[0].upper() + self.resource.api_action[1:]
+        unsupported = sorted(set(normalised_parameters) - _members(operation))
+        if unsupported:
+            raise FailureEventException(FailureEvent(
+                env=env, error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+                    resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type(),
+                    error=StatesErrorNameType.StatesRuntime.to_name(),
+                    cause=f"The field(s) {', '.join(unsupported)} are not supported by Step Functions "
+                          f"for sagemaker:{self.resource.api_action}")),
+            ))
+        if self.resource.condition == ResourceCondition.Sync:
+            normalised_parameters = {**normalised_parameters,
+                                     "Tags": [*normalised_parameters.get("Tags", []), MANAGED_TAG]}
         client = boto_client_for(service="sagemaker", region=resource_runtime_part.region,
                                  state_credentials=state_credentials)
         response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
@@ -76,8 +112,13 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
                              state_credentials: Any) -> Callable[[], Any] | None:
         client = boto_client_for(service="sagemaker", region=resource_runtime_part.region,
                                  state_credentials=state_credentials)
-        env.stack.pop()  # the CreateTrainingJob response; .sync outputs the final description
+        created = env.stack.pop()  # the CreateTrainingJob response; .sync outputs the final description
         job_name = normalised_parameters["TrainingJobName"]
+        client.list_tags(ResourceArn=created["TrainingJobArn"])
+        if StateTaskServiceSageMaker.authorize_managed_rule is not None:
+            rule = f"arn:aws:events:{resource_runtime_part.region}:{resource_runtime_part.account}:rule/{MANAGED_RULE}"
+            StateTaskServiceSageMaker.authorize_managed_rule(
+                [(f"events:{action}", rule) for action in ("DescribeRule", "PutRule", "PutTargets")])
 
         def resolve() -> dict | None:
             described = client.describe_training_job(TrainingJobName=job_name)

@@ -1,4 +1,5 @@
-"""Explicit, wildcard-free IAM actions the stages are granted (object-prefix resources only)."""
+"""Explicit, wildcard-free IAM actions the stages are granted (object-prefix resources only, except
+where an action takes no resource)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,11 @@ def table_items(table: dynamodb.ITable, *actions: str, index: str | None = None)
     if index:
         resources.append(f"{table.table_arn}/index/{index}")
     return iam.PolicyStatement(actions=[f"dynamodb:{a}" for a in actions], resources=resources)
+
+
+def answer_task_tokens(*actions: str) -> iam.PolicyStatement:
+    # SendTaskSuccess/SendTaskFailure take no resource type, so only "*" grants them: Actions,
+    # resources, and condition keys for AWS Step Functions
+    # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html).
+    # A token names one waiting task; it reaches a stage only in the event Step Functions sent it.
+    return iam.PolicyStatement(actions=[f"states:{a}" for a in actions], resources=["*"])

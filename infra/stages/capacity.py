@@ -19,7 +19,7 @@ class CapacityStage(Construct):
         stack = Stack.of(self)
         key = access.use_key(data.key)
         # Waiting executions are woken through their task tokens.
-        wake = iam.PolicyStatement(actions=["states:SendTaskSuccess"], resources=[data.state_machine_arn])
+        wake = access.answer_task_tokens("SendTaskSuccess")
         training_jobs = stack.format_arn(service="sagemaker", resource="training-job", resource_name="*")
         self.acquire = stage_function(
             self, "Acquire", handler="lambdas.capacity.handler.acquire",

@@ -32,5 +32,4 @@ class RegisterStage(Construct):
             self, "AwaitResults", handler="lambdas.register.handler.await_results",
             description="judgeflow: park the execution until the results stage reports",
             environment=data.environment,
-            statements=[table, key, iam.PolicyStatement(actions=["states:SendTaskSuccess", "states:SendTaskFailure"],
-                                                        resources=[data.state_machine_arn])])
+            statements=[table, key, access.answer_task_tokens("SendTaskSuccess", "SendTaskFailure")])

@@ -25,8 +25,7 @@ class ResultsStage(Construct):
                 access.write_objects(data.metrics, layout.under(layout.LAKE_PREFIX), layout.under(layout.REPORTS_PREFIX)),
                 access.table_items(data.runs, "GetItem", "UpdateItem"),
                 iam.PolicyStatement(actions=["sns:Publish"], resources=[data.topic.topic_arn]),
-                iam.PolicyStatement(actions=["states:SendTaskSuccess", "states:SendTaskFailure"],
-                                    resources=[data.state_machine_arn]),
+                access.answer_task_tokens("SendTaskSuccess", "SendTaskFailure"),
                 access.use_key(data.key),
             ],
         )

@@ -16,6 +16,8 @@ RESOURCE_STAR_ACTIONS = {
     "cloudwatch:PutMetricData",  # limited by a namespace condition
     "servicequotas:ListServiceQuotas", "servicequotas:GetServiceQuota",  # capacity gate reads
     "servicequotas:ListAWSDefaultServiceQuotas", "servicequotas:GetAWSDefaultServiceQuota", "sagemaker:ListTrainingJobs",
+    "states:SendTaskSuccess", "states:SendTaskFailure",  # task tokens: no resource-level permissions
+    "sagemaker:ListTags",  # what Step Functions generates for createTrainingJob.sync
     # State machine logging (CloudWatch Logs vended delivery) and X-Ray sampling, added by CDK.
     "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
     "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
