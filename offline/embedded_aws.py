@@ -6,7 +6,8 @@ it run judgeflow's synthesized state machine unchanged. Every patch lives here, 
    runtime's Python (offline/lambda_runtime.py; moto would need docker). Those interpreters reach
    this embedded AWS over HTTP (offline/aws_server.py), one API call at a time, as atomic as on AWS.
 2. EventBridge rules deliver to Step Functions and Lambda targets, applying the target's input
-   transformer (moto delivers S3 events only to SQS/logs/buses, untransformed). Lambda targets
+   transformer (moto delivers S3 events only to SQS/logs/buses, untransformed); each S3 event gets
+   its own id (moto stamps all with one). Lambda targets
    are invoked asynchronously, as EventBridge does: the S3 PutObject that raised the event
    returns before the function runs (`wait_for_deliveries()` joins them).
 3. `arn:aws:states:::sagemaker:createTrainingJob.sync` (moto: unsupported) calls CreateTrainingJob
@@ -235,6 +236,7 @@ class EmbeddedAws:
         harness = self
 
         def send_to_targets(rule: Any, event: dict[str, Any], transform_input: bool = True) -> None:
+            _own_identity(event)
             try:
                 _send(rule, event, transform_input)
             except Exception as exc:  # moto swallows errors here: keep them visible
@@ -533,6 +535,22 @@ class EmbeddedAws:
         self._replace(SageMakerModelBackend, "create_training_job", create_training_job)
         self._replace(FakeTrainingJob, "response_object", response_object)
 
+        def stop_training_job(response: Any) -> str:  # moto has no StopTrainingJob
+            name = json.loads(response.body or "{}").get("TrainingJobName")
+            job = response.sagemaker_backend.training_jobs.get(name)
+            if job is None:
+                raise JsonRESTError("ValidationException", f"Requested resource not found: {name}")
+            if job.training_job_status == "InProgress":
+                harness.held_jobs.pop(name, None)
+                job.training_job_status = job.secondary_status = "Stopped"
+                job.training_end_time = job.last_modified_time = _utcnow()
+            return "{}"
+
+        from moto.sagemaker.responses import SageMakerResponse
+
+        setattr(SageMakerResponse, "stop_training_job", stop_training_job)
+        self._undo.append(lambda: delattr(SageMakerResponse, "stop_training_job"))
+
     def _run_job(self, job: Any) -> None:
         from offline import nova_emulator
 
@@ -552,6 +570,8 @@ class EmbeddedAws:
                 job.failure_reason = failure
                 job.training_job_status = "Failed"
                 job.secondary_status = "Failed"
+                return
+            if job.training_job_status != "InProgress":  # stopped while it waited to start
                 return
             # The job reads and writes with the role CreateTrainingJob passed it, as SageMaker does.
             judge = self.iam.register_role(job.role_arn, session_name="SageMaker")
@@ -710,6 +730,30 @@ def apply_input_transformer(template: str, paths: dict[str, str], event: dict[st
         out.append(char)
         index += 1
     return "".join(out)
+
+
+_S3_EVENTS = {"sequence": 0}
+_S3_EVENTS_LOCK = threading.Lock()
+
+
+def _own_identity(event: dict[str, Any]) -> None:
+    """Give an S3 event its own id, request id and sequencer, and an ISO time, as AWS does: moto
+    stamps every event with one fixed id. Changed in place, once: moto hands the same event to
+    every rule, and every rule must see the same id."""
+    from moto.events.utils import _BASE_EVENT_MESSAGE
+
+    if event.get("source") != "aws.s3" or event.get("id") != _BASE_EVENT_MESSAGE["id"]:
+        return
+    with _S3_EVENTS_LOCK:
+        _S3_EVENTS["sequence"] += 1
+        sequence = _S3_EVENTS["sequence"]
+    event["id"] = str(uuid.uuid4())
+    if isinstance(event.get("time"), (int, float)):
+        event["time"] = datetime.datetime.fromtimestamp(event["time"], datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+    detail = event.get("detail", {})
+    detail["request-id"] = uuid.uuid4().hex[:16].upper()
+    detail.get("object", {})["sequencer"] = f"{sequence:016X}"
 
 
 def _signing_service(authorization: str | None) -> str:

@@ -3,7 +3,8 @@ offline/embedded_aws.py). Mirrors AWS: the request goes to CreateTrainingJob as 
 tags the job as Step Functions' own, reads its tags, manages the EventBridge rule Step Functions
 watches jobs with, and polls DescribeTrainingJob; Completed returns the description, Failed/Stopped
 fail the task with States.TaskFailed and the description as cause; API errors become
-`SageMaker.<Code>Exception`.
+`SageMaker.<Code>Exception`. When the execution stops while the job runs, the job is stopped
+(StopTrainingJob, which the generated policy grants for exactly this).
 
 Which parameters the task takes: the Step Functions guide lists CreateTrainingJob among the
 optimized SageMaker AI APIs and links its request parameters without naming a subset
@@ -71,6 +72,25 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
     def _get_supported_parameters(self) -> set[str] | None:
         return set(_members(self.resource.api_action[0].upper() + self.resource.api_action[1:]))
 
+    def _eval_parameters(self, env: Any) -> dict:
+        # moto drops fields outside the supported set without a word; Step Functions refuses them.
+        parameters: dict = {}
+        if self.parargs is not None:
+            self.parargs.eval(env=env)
+            parameters = env.stack.pop()
+        unsupported = sorted(set(parameters) - self._get_supported_parameters())
+        if unsupported:
+            raise FailureEventException(FailureEvent(
+                env=env, error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+                    resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type(),
+                    error=StatesErrorNameType.StatesRuntime.to_name(),
+                    cause=f"The field(s) {', '.join(unsupported)} are not supported by Step Functions "
+                          f"for sagemaker:{self.resource.api_action}")),
+            ))
+        return parameters
+
     def _from_error(self, env: Any, ex: Exception) -> FailureEvent:
         if isinstance(ex, ClientError):
             code = ex.response["Error"]["Code"]
@@ -87,18 +107,6 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
 
     def _eval_service_task(self, env: Any, resource_runtime_part: Any, normalised_parameters: dict,
                            state_credentials: Any) -> None:
-        operation = self.resource.api_action[0].upper() + self.resource.api_action[1:]
-        unsupported = sorted(set(normalised_parameters) - _members(operation))
-        if unsupported:
-            raise FailureEventException(FailureEvent(
-                env=env, error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
-                event_type=HistoryEventType.TaskFailed,
-                event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
-                    resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type(),
-                    error=StatesErrorNameType.StatesRuntime.to_name(),
-                    cause=f"The field(s) {', '.join(unsupported)} are not supported by Step Functions "
-                          f"for sagemaker:{self.resource.api_action}")),
-            ))
         if self.resource.condition == ResourceCondition.Sync:
             normalised_parameters = {**normalised_parameters,
                                      "Tags": [*normalised_parameters.get("Tags", []), MANAGED_TAG]}
@@ -120,6 +128,11 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
             StateTaskServiceSageMaker.authorize_managed_rule(
                 [(f"events:{action}", rule) for action in ("DescribeRule", "PutRule", "PutTargets")])
 
+        def stop() -> None:
+            # Stopping the execution (or its timeout) stops the job Step Functions started for it.
+            if client.describe_training_job(TrainingJobName=job_name)["TrainingJobStatus"] not in _TERMINAL:
+                client.stop_training_job(TrainingJobName=job_name)
+
         def resolve() -> dict | None:
             described = client.describe_training_job(TrainingJobName=job_name)
             described.pop("ResponseMetadata", None)
@@ -136,4 +149,12 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
                     error=StatesErrorNameType.StatesTaskFailed.to_name(), cause=to_json_str(described))),
             ))
 
+        resolve.stop = stop  # type: ignore[attr-defined]
         return resolve
+
+    def _eval_sync(self, env: Any, sync_resolver: Callable[[], Any] | None, *args: Any, **kwargs: Any) -> Any:
+        outcome = super()._eval_sync(env, sync_resolver, *args, **kwargs)
+        stop = getattr(sync_resolver, "stop", None)
+        if not env.is_running() and stop is not None:
+            stop()
+        return outcome

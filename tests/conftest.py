@@ -113,7 +113,7 @@ def offline(assembly):
 
     def make(**kwargs):
         kwargs.setdefault("region", default_context()["region"])
-        return OfflineJudgeflow(assembly, stack_order=STACKS, **kwargs)
+        return OfflineJudgeflow(kwargs.pop("assembly", assembly), stack_order=STACKS, **kwargs)
 
     return make
 

@@ -91,6 +91,11 @@ def test_abort_during_the_job_releases_its_reservation(offline):
         assert result.status == "ABORTED"
         assert jf.reservations() == []
         assert jf.run_records()[0]["status"] == "ABORTED"
+        # Step Functions stops the job of a stopped .sync task (moto left it running).
+        deadline = time.time() + 10
+        while jf.training_jobs()[0]["TrainingJobStatus"] != "Stopped" and time.time() < deadline:
+            time.sleep(0.05)
+        assert jf.training_jobs()[0]["TrainingJobStatus"] == "Stopped"
 
 
 @pytest.mark.parametrize("runs, quota", [(2, 1), (3, 2)])

@@ -141,6 +141,11 @@ def test_same_file_dropped_twice_launches_one_training_job(offline):
         assert second.steps[-1] == "Already run - not launched again"
         assert "Not launched again" in json.dumps(second.output)
         assert len(jf.training_jobs()) == 1
+        # Two uploads are two S3 events, each with its own id (moto gave every event the same one).
+        sfn = jf.client("stepfunctions")
+        event_ids = [json.loads(sfn.describe_execution(executionArn=r.arn)["input"])["event_id"]
+                     for r in (first, second)]
+        assert len(set(event_ids)) == 2, event_ids
 
 
 def test_console_run_falls_back_to_the_next_allowed_instance_type(offline):

@@ -1,0 +1,74 @@
+"""The embedded AWS reads and refuses state machines as Step Functions does (offline/embedded_aws.py,
+offline/sagemaker_task.py). GIVEN a small state machine, WHEN it runs, THEN ..."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import pytest
+
+from offline.embedded_aws import ACCOUNT_ID, EmbeddedAws
+
+pytestmark = pytest.mark.e2e
+
+REGION = "us-east-1"
+ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/any"
+
+
+def _run(definition: dict, execution_input: dict) -> dict:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine = sfn.create_state_machine(name="contract", definition=json.dumps(definition), roleArn=ROLE)
+    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input=json.dumps(execution_input))
+    for _ in range(200):
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.05)
+    raise TimeoutError(described)
+
+
+def test_a_keyword_named_field_ending_in_dollar_is_a_path_binding():
+    # moto's grammar took "RoleArn.$" for the Credentials keyword and kept it as a literal field.
+    definition = {"StartAt": "Bind", "States": {"Bind": {
+        "Type": "Pass", "End": True,
+        "Parameters": {"RoleArn.$": "$.role", "Execution.$": "$$.Execution.Id", "Literal": "RoleArn.$"}}}}
+    with EmbeddedAws(region=REGION):
+        described = _run(definition, {"role": ROLE})
+    assert described["status"] == "SUCCEEDED"
+    output = json.loads(described["output"])
+    assert output["RoleArn"] == ROLE
+    assert output["Execution"] == described["executionArn"]
+    assert output["Literal"] == "RoleArn.$"
+
+
+def test_the_sagemaker_task_refuses_a_field_createtrainingjob_does_not_take():
+    definition = {"StartAt": "Train", "States": {"Train": {
+        "Type": "Task", "End": True, "Resource": "arn:aws:states:::sagemaker:createTrainingJob",
+        "Parameters": {"TrainingJobName": "jf-contract", "RoleArn": ROLE, "Profiler": {"S3OutputPath": "s3://x/"},
+                       "AlgorithmSpecification": {"TrainingInputMode": "File", "TrainingImage": "image"},
+                       "OutputDataConfig": {"S3OutputPath": "s3://x/"}, "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+                       "ResourceConfig": {"InstanceType": "ml.g5.12xlarge", "InstanceCount": 1, "VolumeSizeInGB": 1}}}}}
+    with EmbeddedAws(region=REGION):
+        described = _run(definition, {})
+        jobs = boto3.client("sagemaker", region_name=REGION).list_training_jobs()["TrainingJobSummaries"]
+    assert described["status"] == "FAILED"
+    assert described["error"] == "States.Runtime"
+    assert "Profiler" in described["cause"]
+    assert jobs == []  # refused before any job was created
+
+
+def test_createtrainingjob_without_a_role_is_refused():
+    definition = {"StartAt": "Train", "States": {"Train": {
+        "Type": "Task", "End": True, "Resource": "arn:aws:states:::sagemaker:createTrainingJob",
+        "Parameters": {"TrainingJobName": "jf-norole",
+                       "AlgorithmSpecification": {"TrainingInputMode": "File", "TrainingImage": "image"},
+                       "OutputDataConfig": {"S3OutputPath": "s3://x/"}, "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+                       "ResourceConfig": {"InstanceType": "ml.g5.12xlarge", "InstanceCount": 1, "VolumeSizeInGB": 1}}}}}
+    with EmbeddedAws(region=REGION) as aws:
+        aws.set_quota("ml.g5.12xlarge", 1)
+        described = _run(definition, {})
+    assert described["status"] == "FAILED"
+    assert described["error"] == "SageMaker.ValidationException"
+    assert "roleArn" in described["cause"]
