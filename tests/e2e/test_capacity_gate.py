@@ -201,3 +201,20 @@ def test_a_release_meeting_a_concurrent_dynamodb_transaction_is_retried_and_the_
         failures = [e["lambdaFunctionFailedEventDetails"] for e in jf._history(result.arn)
                     if e["type"] == "LambdaFunctionFailed"]
         assert [f["error"] for f in failures] == ["TransactionConflictException"]  # failed once, then retried
+
+
+def test_throttled_quota_and_job_reads_are_retried_and_the_run_succeeds(offline):
+    # A busy account: Service Quotas answers TooManyRequestsException, SageMaker ThrottlingException.
+    # boto3's default (legacy) retries would give up on the first at once.
+    with offline() as jf:
+        quotas = jf.aws.faults.add(Fault(target="ServiceQuotasV20190624.ListServiceQuotas", count=2,
+                                         error="TooManyRequestsException", message="Rate exceeded"))
+        jobs = jf.aws.faults.add(Fault(target="SageMaker.ListTrainingJobs", count=2,
+                                       error="ThrottlingException", message="Rate exceeded"))
+        jf.drop("throttled.jsonl", sample_dataset())
+        (result,) = jf.wait_for(1, timeout=120)
+
+        assert result.status == "SUCCEEDED", result.cause
+        assert len(quotas.seen) == 2 and len(jobs.seen) == 2
+        failures = [e for e in jf._history(result.arn) if e["type"] == "LambdaFunctionFailed"]
+        assert failures == []  # retried inside the call, not by failing the stage
