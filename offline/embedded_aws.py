@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -61,7 +62,7 @@ from offline import aws_limits
 from offline.aws_limits import AwsLimits
 from offline.aws_server import AwsServer, Fault, Faults
 from offline.iam_enforcement import (STATE_MACHINE_ACCESS_KEY, AccessDenied, AccessModel, IamEnforcement, Permission,
-                                     UnmappedCall, required_permissions, s3_permissions)
+                                     UnmappedCall, credential_scope, required_permissions, s3_permissions)
 from offline.lambda_runtime import LambdaService
 
 ACCOUNT_ID = "123456789012"
@@ -323,7 +324,7 @@ class EmbeddedAws:
         self._replace(state_task_factory, "state_task_service_for", state_task_service_for)
 
         def authorize_managed_rule(checks: list[tuple[str, str]]) -> None:
-            principal = self.iam.principal_for(f"Credential={STATE_MACHINE_ACCESS_KEY}/")
+            principal = self.iam.principal_for(STATE_MACHINE_ACCESS_KEY)
             if principal is not None and not self.authorize(principal, [Permission(a, r) for a, r in checks]):
                 raise RuntimeError(f"Step Functions could not manage its SageMaker rule: {self.errors[-1]}")
 
@@ -618,7 +619,8 @@ class EmbeddedAws:
             return refusal
 
         def check(response: Any, service: str, permissions: Callable[[], list[Permission]]) -> None:
-            principal = enforcement.principal_for(response.headers.get("Authorization"))
+            scope = credential_scope(response.headers.get("Authorization"))
+            principal = enforcement.principal_for(scope[0]) if scope else None
             if principal is None:
                 return  # the harness's own calls: an administrator's
             try:
@@ -632,7 +634,8 @@ class EmbeddedAws:
                 raise denied(service, error) from None
 
         def normal_action(response: Any, resource: str = "*") -> None:
-            service = _signing_service(response.headers.get("Authorization"))
+            scope = credential_scope(response.headers.get("Authorization"))
+            service = scope[3] if len(scope) > 3 else ""
             check(response, service, lambda: required_permissions(
                 service=service, operation=response._get_action(), params=_request_params(response),
                 path=unquote(response.path),
@@ -732,8 +735,7 @@ def apply_input_transformer(template: str, paths: dict[str, str], event: dict[st
     return "".join(out)
 
 
-_S3_EVENTS = {"sequence": 0}
-_S3_EVENTS_LOCK = threading.Lock()
+_S3_EVENT_SEQUENCE = itertools.count(1)  # next() on a count is atomic under the GIL
 
 
 def _own_identity(event: dict[str, Any]) -> None:
@@ -744,9 +746,7 @@ def _own_identity(event: dict[str, Any]) -> None:
 
     if event.get("source") != "aws.s3" or event.get("id") != _BASE_EVENT_MESSAGE["id"]:
         return
-    with _S3_EVENTS_LOCK:
-        _S3_EVENTS["sequence"] += 1
-        sequence = _S3_EVENTS["sequence"]
+    sequence = next(_S3_EVENT_SEQUENCE)
     event["id"] = str(uuid.uuid4())
     if isinstance(event.get("time"), (int, float)):
         event["time"] = datetime.datetime.fromtimestamp(event["time"], datetime.timezone.utc).strftime(
@@ -754,12 +754,6 @@ def _own_identity(event: dict[str, Any]) -> None:
     detail = event.get("detail", {})
     detail["request-id"] = uuid.uuid4().hex[:16].upper()
     detail.get("object", {})["sequencer"] = f"{sequence:016X}"
-
-
-def _signing_service(authorization: str | None) -> str:
-    """The service a SigV4 request was signed for (its credential scope)."""
-    scope = (authorization or "").split("Credential=", 1)[-1].split(",", 1)[0].split("/")
-    return scope[3] if len(scope) > 3 else ""
 
 
 def _request_params(response: Any) -> dict[str, Any]:

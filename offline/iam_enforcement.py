@@ -106,7 +106,6 @@ class AccessModel:
     roles: dict[str, dict[str, Any]] = field(default_factory=dict)  # role ARN -> {name, policies}
     resource_policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # resource ARN -> document
     encryption_keys: dict[str, str] = field(default_factory=dict)  # bucket/topic/table/queue ARN -> key ARN
-    sessions: dict[str, str] = field(default_factory=dict)  # role ARN -> session name
 
     def add_stack(self, resources: Mapping[str, Any], resolve: Callable[[Any], Any],
                   arn_of: Callable[[str], str]) -> None:
@@ -270,12 +269,9 @@ class IamEnforcement:
         self.bind(principal.access_key_id, principal)
         return principal
 
-    def principal_for(self, authorization: str | None) -> Principal | None:
-        """The deployed principal whose key signed a request, or None for the harness's own calls."""
-        if not authorization or "Credential=" not in authorization:
-            return None
-        access_key = authorization.split("Credential=", 1)[1].split("/", 1)[0]
-        return self._by_key.get(access_key)
+    def principal_for(self, access_key_id: str) -> Principal | None:
+        """The deployed principal a key belongs to, or None for the harness's own keys."""
+        return self._by_key.get(access_key_id)
 
     @property
     def denials(self) -> list[Decision]:
@@ -317,6 +313,13 @@ class IamEnforcement:
 
     def principals_seen(self) -> set[str]:
         return {d.principal for d in self.decisions}
+
+
+def credential_scope(authorization: str | None) -> list[str]:
+    """A SigV4 Authorization header's credential: [access key, date, region, service, "aws4_request"]."""
+    if not authorization or "Credential=" not in authorization:
+        return []
+    return authorization.split("Credential=", 1)[1].split(",", 1)[0].split("/")
 
 
 # --- what each call needs --------------------------------------------------------------------------
@@ -409,10 +412,9 @@ def s3_permissions(*, action: str, method: str, bucket: str | None, key: str | N
     if not bucket:
         return [Permission(f"s3:{action}", "*")]
     resource = f"arn:aws:s3:::{bucket}" + (f"/{key}" if key else "")
-    parameters = query
     context: dict[str, Any] = {}
     if action == "ListBucket":
-        context["s3:prefix"] = parameters.get("prefix", [""])[0]
+        context["s3:prefix"] = query.get("prefix", [""])[0]
     needed = [Permission(f"s3:{action}", resource, context)]
     via = f"s3.{region}.amazonaws.com"
     copy_source = headers.get("x-amz-copy-source") or headers.get("X-Amz-Copy-Source")
@@ -423,7 +425,7 @@ def s3_permissions(*, action: str, method: str, bucket: str | None, key: str | N
     if key and action == "PutObject":
         # SSE-KMS: writing needs kms:GenerateDataKey, and a multipart upload kms:Decrypt as well
         # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#aws-managed-customer-managed-keys).
-        multipart = method == "POST" or "uploadId" in parameters
+        multipart = method == "POST" or "uploadId" in query
         needed += _kms_for(model, resource, ("kms:GenerateDataKey", "kms:Decrypt") if multipart
                            else ("kms:GenerateDataKey",), via=via)
     if key and action in ("GetObject", "GetObjectVersion") and method == "GET":

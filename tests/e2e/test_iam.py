@@ -45,13 +45,13 @@ def test_every_principal_is_decided_on_every_call_and_the_judge_role_is_passed(o
         (result,) = jf.wait_for(1)
         assert result.status == "SUCCEEDED", result.cause
         decisions = jf.aws.iam.decisions
+        seen = jf.aws.iam.principals_seen()
         judge_role = _role_arn(jf, "JudgeExecutionRole")
         (job,) = jf.training_jobs()
 
     # The launched request carries the judge role (moto's grammar used to drop "RoleArn.$").
     assert job["RoleArn"] == judge_role
     assert decisions and all(d.allowed for d in decisions)
-    seen = {d.principal for d in decisions}
     for principal in ("ValidateStageValidateRole", "RegisterStageRegisterRole", "StageInputStageStageInputRole",
                       "PlanStagePlanRole", "CapacityStageAcquireRole", "CapacityStageReleaseRole",
                       "RegisterStageAwaitResultsRole", "ResultsStageResultsRole", "WorkflowStateMachineRole",
