@@ -214,7 +214,8 @@ def _create(aws: EmbeddedAws, kind: str, logical: str, props: dict[str, Any], ph
             name=physical.ref, arn=physical.attributes["Arn"], handler=handler,
             paths=_image_paths(folder) if image else _zip_paths(folder, props["Runtime"]),
             environment=variables, timeout_seconds=int(props.get("Timeout", 3)),
-            memory_mb=int(props.get("MemorySize", 128)), access_key_id=principal.access_key_id))
+            memory_mb=int(props.get("MemorySize", 128)), access_key_id=principal.access_key_id,
+            ephemeral_storage_mb=int((props.get("EphemeralStorage") or {}).get("Size", 512))))
         found["functions"][logical] = physical.ref
         # The resources the pipeline works with are found the way its functions find them: through
         # the Lambda environment contract.

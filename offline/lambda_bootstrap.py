@@ -3,7 +3,7 @@ this interpreter (the runtime's Python, started isolated: `-I -S -B`), invocatio
 as one warm execution environment does.
 
 Started by offline/lambda_runtime.py as
-    python3.14 -I -S -B lambda_bootstrap.py <handler> <result fd> <path>...
+    python3.14 -I -S -B lambda_bootstrap.py <handler> <result fd> <tmp bytes> <path>...
 with the function's environment. sys.path becomes the given folders (the function's task root,
 then what the runtime provides, boto3) followed by the standard library: nothing of the harness.
 Invocations arrive as JSON lines on stdin; each answer is one JSON line on the result fd. What the
@@ -15,6 +15,7 @@ Standard library only: this file is the runtime, not part of any asset.
 import importlib
 import json
 import os
+import resource
 import sys
 import time
 import traceback
@@ -63,7 +64,11 @@ def _invoke(handler, request):
 
 
 def main():
-    handler_name, result_fd, *path = sys.argv[1:]
+    handler_name, result_fd, tmp_bytes, *path = sys.argv[1:]
+    # The function's ephemeral storage bounds what it can write: no file grows past it (a write
+    # beyond fails with EFBIG; Python ignores SIGXFSZ). The harness checks the folder's total
+    # after each invocation (offline/lambda_runtime.py).
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(tmp_bytes), int(tmp_bytes)))
     sys.path[:0] = path
     results = os.fdopen(int(result_fd), "w", encoding="utf-8")
     reported = set()

@@ -6,7 +6,9 @@ template gives it, plus what Lambda adds; its AWS calls go to the embedded AWS o
 
 Like Lambda, an execution environment (a worker process) serves one invocation at a time and is
 kept warm for the next; concurrent invocations start more of them (cold starts). A handler that
-runs past its function's timeout is killed and answered like Lambda answers it.
+runs past its function's timeout is killed and answered like Lambda answers it. Its /tmp holds
+only its configured ephemeral storage: no file grows past it, and a /tmp holding more after an
+invocation is recorded (`LambdaService.storage_overruns`) and fails the test.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class FunctionSpec:
     timeout_seconds: int
     memory_mb: int
     access_key_id: str = "testing"  # signs its calls: the embedded AWS knows the role by it
+    # EphemeralStorage.Size: "from 512 MB to 10,240 MB", 512 MB by default
+    # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-ephemeral-storage.html).
+    ephemeral_storage_mb: int = 512
 
 
 def runtime_packages() -> Path:
@@ -98,10 +103,13 @@ class _Worker:
                        "TMPDIR": str(self.tmp), "HOME": str(self.tmp)}
         started = time.perf_counter()
         self.process = subprocess.Popen(
-            [python, "-I", "-S", "-B", str(BOOTSTRAP), spec.handler, str(write_fd), *map(str, paths)],
-            stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(write_fd,), env=environment,
-            cwd=paths[0], text=True)
+            [python, "-I", "-S", "-B", str(BOOTSTRAP), spec.handler, str(write_fd), str(self.tmp_budget),
+             *map(str, paths)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(write_fd,),
+            env=environment, cwd=paths[0], text=True)
         os.close(write_fd)
+        # Through a pipe, not the log file itself: the file-size limit must bound /tmp, not the log.
+        threading.Thread(target=self._copy_log, args=(log,), daemon=True, name=f"log-{spec.name}").start()
         self.answers: queue.Queue[dict[str, Any] | None] = queue.Queue()
         threading.Thread(target=self._read, args=(read_fd,), daemon=True, name=f"lambda-{spec.name}").start()
         ready = self._answer(START_TIMEOUT_SECONDS)
@@ -109,6 +117,18 @@ class _Worker:
             raise RuntimeError(f"Lambda {spec.name} did not start (see the Lambda log)")
         self.init_seconds = time.perf_counter() - started
         self.modules: dict[str, str | None] = dict(ready["modules"])
+
+    @property
+    def tmp_budget(self) -> int:
+        return self.spec.ephemeral_storage_mb * 1024 * 1024
+
+    def tmp_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.tmp.rglob("*") if f.is_file() and not f.is_symlink())
+
+    def _copy_log(self, log: TextIO) -> None:
+        for line in self.process.stdout:
+            log.write(line)
+            log.flush()
 
     def _read(self, fd: int) -> None:
         with os.fdopen(fd, encoding="utf-8") as answers:
@@ -165,6 +185,7 @@ class LambdaService:
     log_level: str = "INFO"
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     invocations: list[Invocation] = field(default_factory=list)
+    storage_overruns: list[str] = field(default_factory=list)  # /tmp over a function's ephemeral storage
 
     def __post_init__(self) -> None:
         self.python = assets.lambda_python()
@@ -204,6 +225,9 @@ class LambdaService:
             with self._lock:
                 self._all.append(worker)
         answer = worker.invoke(event)
+        if worker.alive and (used := worker.tmp_bytes()) > worker.tmp_budget:
+            self.storage_overruns.append(f"{name}: /tmp holds {used} bytes after an invocation, over its ephemeral "
+                                         f"storage of {spec.ephemeral_storage_mb} MB")
         record = Invocation(function=name, event=event, cold=cold, seconds=time.perf_counter() - started)
         self.invocations.append(record)
         if worker.alive:

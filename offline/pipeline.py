@@ -61,9 +61,13 @@ class OfflineJudgeflow:
     def __exit__(self, exc_type: object, *exc: object) -> None:
         outside = self.aws.lambdas.modules_outside_code() if self.aws.lambdas else {}
         denials = self.aws.iam.denials if self.aws.iam else []
+        overruns = list(self.aws.lambdas.storage_overruns) if self.aws.lambdas else []
         self.aws.stop()
         if outside and exc_type is None:
             raise AssertionError(f"Lambda functions loaded modules from outside their assets: {outside}")
+        if overruns and exc_type is None:
+            raise AssertionError("Lambda /tmp over its ephemeral storage (AWS would fail the writes):\n  "
+                                 + "\n  ".join(overruns))
         if denials and exc_type is None and not self.expect_denials:
             # A denied call may be handled (a best-effort notice, a retried read): it still fails the
             # deploy's promise, so it fails the test.

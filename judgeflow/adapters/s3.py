@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 from urllib.parse import unquote_plus
 
 CHUNK_SIZE = 1 << 20
+# A multipart upload has at most 10,000 parts of at least 5 MiB each, the last excepted
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html).
+MAX_PARTS = 10_000
+MIN_PART_BYTES = 8 << 20
 
 
 def read_chunks(s3: Any, bucket: str, key: str, *, version_id: str | None = None,
@@ -16,6 +21,41 @@ def read_chunks(s3: Any, bucket: str, key: str, *, version_id: str | None = None
     body = s3.get_object(**request)["Body"]
     with body:
         yield from body.iter_chunks(chunk_size=chunk_size)
+
+
+class _ChunkStream(io.RawIOBase):
+    """A read-only stream over bytes produced on the fly: what `upload_fileobj` reads, part by part."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+def upload_stream(s3: Any, bucket: str, key: str, chunks: Iterable[bytes], *, size_hint: int) -> None:
+    """Upload bytes as they are produced, without a temporary file: boto3's transfer manager reads
+    the stream a part at a time (multipart once past one part). `size_hint`, an upper bound of the
+    total, sizes the parts so the upload stays within S3's part count."""
+    from boto3.s3.transfer import TransferConfig  # here: the local `validate` command must not load boto3
+
+    part_bytes = max(MIN_PART_BYTES, -(-size_hint // (MAX_PARTS - 1)))
+    config = TransferConfig(multipart_threshold=part_bytes, multipart_chunksize=part_bytes, max_concurrency=4,
+                            use_threads=True)
+    with io.BufferedReader(_ChunkStream(chunks), buffer_size=CHUNK_SIZE) as stream:
+        s3.upload_fileobj(stream, bucket, key, Config=config)
 
 
 def read_bytes(s3: Any, bucket: str, key: str) -> bytes:

@@ -8,8 +8,7 @@ when present, then the other extra fields.
 
 from __future__ import annotations
 
-import tempfile
-from typing import Any, BinaryIO, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import orjson
 
@@ -25,27 +24,39 @@ def iter_records(chunks: Iterable[bytes]) -> Iterator[tuple[int, dict[str, Any]]
             yield line_no, orjson.loads(line)
 
 
-def write_staged(chunks: Iterable[bytes], staged: BinaryIO, sidecar: BinaryIO) -> int:
-    """Write both files; return the number of items staged. orjson writes UTF-8 text as is."""
-    count = 0
-    for line_no, record in iter_records(chunks):
-        staged.write(orjson.dumps({name: record[name] for name in NOVA_FIELDS}) + b"\n")
-        extra = {k: v for k, v in record.items() if k not in NOVA_FIELDS}
-        # `_line` then `category` first: the results stage reads both with one vectorized regex.
-        head = {"_line": line_no, **({"category": extra.pop("category")} if "category" in extra else {})}
-        sidecar.write(orjson.dumps({**head, **extra}) + b"\n")
-        count += 1
-    return count
+def staged_line(record: Mapping[str, Any]) -> bytes:
+    """The Nova-strict line: the three fields in order, UTF-8 text as is (orjson does not escape it)."""
+    return orjson.dumps({name: record[name] for name in NOVA_FIELDS}) + b"\n"
+
+
+def sidecar_line(line_no: int, record: Mapping[str, Any]) -> bytes:
+    extra = {k: v for k, v in record.items() if k not in NOVA_FIELDS}
+    # `_line` then `category` first: the results stage reads both with one vectorized regex.
+    head = {"_line": line_no, **({"category": extra.pop("category")} if "category" in extra else {})}
+    return orjson.dumps({**head, **extra}) + b"\n"
 
 
 def stage_dataset(*, s3: Any, work_bucket: str, run_id: str, dataset: Mapping[str, Any]) -> dict[str, Any]:
-    chunks = objects.read_chunks(s3, dataset["bucket"], dataset["key"], version_id=dataset.get("version_id"))
-    with tempfile.TemporaryFile() as staged, tempfile.TemporaryFile() as sidecar:
-        items = write_staged(chunks, staged, sidecar)
-        staged.seek(0)
-        sidecar.seek(0)
-        input_key = layout.staged_input_key(run_id)
-        s3.upload_fileobj(staged, work_bucket, input_key)
-        s3.upload_fileobj(sidecar, work_bucket, layout.sidecar_key(run_id))
+    """Stream the dataset (the version validation read) into both files, S3 to S3: nothing goes
+    through /tmp, so a dataset of any size validation accepts stages within the function's
+    ephemeral storage. One read of the original per file keeps memory at a few upload parts."""
+    def records() -> Iterator[tuple[int, dict[str, Any]]]:
+        return iter_records(objects.read_chunks(s3, dataset["bucket"], dataset["key"],
+                                                version_id=dataset.get("version_id")))
+
+    # orjson may write a record a little longer than it was read (numbers, `_line`): room for twice.
+    size_hint = 2 * int(dataset.get("bytes") or 0)
+    items = 0
+
+    def counted_staged_lines() -> Iterator[bytes]:
+        nonlocal items
+        for _line_no, record in records():
+            items += 1
+            yield staged_line(record)
+
+    input_key = layout.staged_input_key(run_id)
+    objects.upload_stream(s3, work_bucket, input_key, counted_staged_lines(), size_hint=size_hint)
+    objects.upload_stream(s3, work_bucket, layout.sidecar_key(run_id),
+                          (sidecar_line(line_no, record) for line_no, record in records()), size_hint=size_hint)
     return {"items": items, "input_prefix": f"s3://{work_bucket}/{layout.staged_input_prefix(run_id)}",
             "input_key": input_key}

@@ -21,3 +21,27 @@ def test_staged_file_has_exactly_the_three_fields_and_unchanged_text(deployed):
     sidecar = [json.loads(line) for line in deployed.jf.read(deployed.jf.d.work_bucket,
                                                               "runs/jf-test/sidecar/sidecar.jsonl").decode().splitlines()]
     assert sidecar == [{"_line": 1, "id": 1, "category": "ja"}, {"_line": 2}]
+
+
+def test_a_dataset_larger_than_tmp_stages_s3_to_s3(deployed):
+    # 1 MB of /tmp for this function (AWS's least is 512 MB; a small budget lets a 10 MB file show
+    # what a file over 512 MB would do): staging must not go through /tmp. 10 MB also takes the
+    # multipart path (8 MiB parts).
+    import dataclasses
+
+    (name,) = [n for logical, n in deployed.jf.d.functions.items() if logical.startswith("StageInputStage")]
+    lambdas = deployed.jf.aws.lambdas
+    lambdas.register(dataclasses.replace(lambdas.functions[name], ephemeral_storage_mb=1))
+    filler = "x" * 1000
+    records = [{"prompt": f"p{i} {filler}", "response_A": "a", "response_B": "b", "category": f"c{i % 3}"}
+               for i in range(10_000)]
+    body = "".join(json.dumps(r) + "\n" for r in records).encode()
+    deployed.put_dataset("big/large.jsonl", body)
+    result = deployed.invoke("StageInputStage", {"run_id": "jf-big", "dataset": {
+        "bucket": deployed.jf.d.datasets_bucket, "key": "big/large.jsonl", "bytes": len(body)}})
+    assert result["items"] == len(records)
+    staged = deployed.jf.read(deployed.jf.d.work_bucket, "runs/jf-big/input/llm_judge.jsonl").splitlines()
+    assert len(staged) == len(records) and json.loads(staged[-1])["prompt"] == records[-1]["prompt"]
+    sidecar = deployed.jf.read(deployed.jf.d.work_bucket, "runs/jf-big/sidecar/sidecar.jsonl").splitlines()
+    assert json.loads(sidecar[-1]) == {"_line": len(records), "category": "c0"}
+    assert not lambdas.storage_overruns
