@@ -39,6 +39,9 @@ def _invoke(scope: Construct, name: str, function: lambda_.IFunction, payload: d
 # DynamoDB refuses a write that meets another transaction in flight on the same item (the capacity
 # ledger's version and queue items are shared by every run); the capacity handlers are safe to run
 # again, so the state retries them instead of failing the run.
+# Step Functions names an API error of the optimized SageMaker integration "SageMaker.<code>",
+# as it does ResourceLimitExceeded ("SageMaker.ResourceLimitExceededException").
+SAGEMAKER_THROTTLING = "SageMaker.ThrottlingException"
 LEDGER_CONFLICTS = ["TransactionConflictException", "TransactionCanceledException"]
 
 
@@ -164,6 +167,9 @@ class RunWorkflow(Construct):
         for capacity_task in (acquire, wait, release_after_refusal, release_after_success, release_after_failure,
                               release_after_job_failure):
             _retry_ledger_conflicts(capacity_task)
+        # A throttled CreateTrainingJob created nothing: try again (same job name, so never two jobs).
+        run_judge.add_retry(errors=[SAGEMAKER_THROTTLING], interval=Duration.seconds(2), backoff_rate=2,
+                            max_attempts=6, jitter_strategy=sfn.JitterType.FULL)
         run_judge.add_catch(release_after_refusal, errors=["SageMaker.ResourceLimitExceededException"],
                             result_path="$.capacity.refused")
         run_judge.add_catch(release_after_job_failure, errors=["States.TaskFailed"], result_path="$.error")

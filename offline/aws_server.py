@@ -4,8 +4,9 @@ Lambda functions, each in its own interpreter). It serves the same moto state th
 Each request is handled alone (`api_lock`, which the harness's own in-process calls take too): on
 AWS every API call is atomic (a conditional write checks and writes in one step; a reader never
 sees half an item), while moto's backends check and write in separate Python steps that
-concurrent requests could interleave. Faults a test injects (`Faults`) are answered here, in the
-AWS error format, before the request reaches moto.
+concurrent requests could interleave. Faults a test injects (`Faults`) and throttling past an
+API's rate (offline/aws_limits.py) are answered here, in the AWS error format, before the request
+reaches moto.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Faults:
 class AwsServer:
     def __init__(self, faults: Faults) -> None:
         self.faults = faults
+        self.throttle: Callable[[str], str | None] = lambda target: None  # the error of a call past its rate
         # Reentrant: a call may make others in the same thread (an S3 write starting an execution).
         self.api_lock = threading.RLock()
         self._server: BaseWSGIServer | None = None
@@ -85,11 +87,15 @@ class AwsServer:
             target = environ.get("HTTP_X_AMZ_TARGET", "")
             with self.api_lock:
                 fault = self.faults.take(target) if target else None
-                if fault is not None:
-                    body = json.dumps({"__type": fault.error, "message": fault.message}).encode()
-                    fault.seen.append({"target": target})
-                    start_response(f"{fault.status} Fault", [("Content-Type", "application/x-amz-json-1.0"),
-                                                             ("Content-Length", str(len(body)))])
+                throttled = None if fault or not target else self.throttle(target)
+                if fault is not None or throttled is not None:
+                    error = fault.error if fault else throttled
+                    message = fault.message if fault else "Rate exceeded"
+                    body = json.dumps({"__type": error, "message": message}).encode()
+                    if fault:
+                        fault.seen.append({"target": target})
+                    start_response(f"{fault.status if fault else 400} Fault",
+                                   [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))])
                     return [body]
                 return list(app(environ, start_response))  # the whole response inside the lock
 

@@ -77,6 +77,7 @@ class EmulatorBehaviour:
     duration_seconds: float = 0.2
     fail_jobs: dict[str, str] = field(default_factory=dict)  # job name prefix -> FailureReason
     resource_limit_refusals: int = 0  # next N CreateTrainingJob calls refused as over quota
+    create_throttles: int = 0  # next N CreateTrainingJob calls throttled (ThrottlingException), nothing created
     error_items: tuple[int, ...] = ()  # staged item indexes reported as inference errors
     hold_jobs: tuple[str, ...] = ()  # job name prefixes kept InProgress until finish_held_job()
     capacity_errors: dict[str, int] = field(default_factory=dict)  # instance type -> next N jobs fail so
@@ -148,6 +149,8 @@ class EmbeddedAws:
         self.iam = IamEnforcement(self.access)
         self._patch_iam()
         aws_limits.install(self.limits, self._replace)
+        self.rate_limiter = aws_limits.RateLimiter(self.limits.api_rates)
+        self.server.throttle = self.rate_limiter.throttled
 
     def stop(self) -> None:
         self._end_executions()
@@ -500,6 +503,9 @@ class EmbeddedAws:
             if not kwargs.get("role_arn"):  # required on AWS; moto would start the job without one
                 raise JsonRESTError("ValidationException", "1 validation error detected: Value null at 'roleArn' "
                                                            "failed to satisfy constraint: Member must not be null")
+            if harness.emulator.create_throttles > 0:
+                harness.emulator.create_throttles -= 1
+                raise JsonRESTError("ThrottlingException", "Rate exceeded")
             resource = kwargs["resource_config"]
             instance_type, count = resource["InstanceType"], int(resource.get("InstanceCount", 1))
             in_use = sum(int(job.resource_config.get("InstanceCount", 1)) for job in backend.training_jobs.values()

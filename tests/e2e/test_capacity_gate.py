@@ -218,3 +218,34 @@ def test_throttled_quota_and_job_reads_are_retried_and_the_run_succeeds(offline)
         assert len(quotas.seen) == 2 and len(jobs.seen) == 2
         failures = [e for e in jf._history(result.arn) if e["type"] == "LambdaFunctionFailed"]
         assert failures == []  # retried inside the call, not by failing the stage
+
+
+def test_a_throttled_launch_is_retried_by_the_state_machine_and_one_job_runs(offline):
+    # CreateTrainingJob answered ThrottlingException twice (nothing created): the task retries it
+    # with backoff under the same job name; without the retry the run failed on the first.
+    with offline(emulator=EmulatorBehaviour(create_throttles=2)) as jf:
+        jf.drop("launch-throttled.jsonl", sample_dataset())
+        (result,) = jf.wait_for(1, timeout=120)
+
+        assert result.status == "SUCCEEDED", result.cause
+        assert jf.aws.emulator.create_throttles == 0
+        assert len(jf.training_jobs()) == 1 and jf.reservations() == []
+        assert result.steps.count("Release capacity after failure") == 0
+
+
+def test_reads_throttled_at_the_documented_rates_do_not_fail_runs(offline):
+    # Three runs at once against Service Quotas' published rates and a low SageMaker read rate
+    # (1 call per second, no burst): throttled calls are retried inside the stage, and every run succeeds.
+    from offline.aws_limits import API_RATES, AwsLimits
+
+    rates = {**API_RATES, "SageMaker.ListTrainingJobs": (1, 0, "ThrottlingException"),
+             "SageMaker.DescribeTrainingJob": (1, 0, "ThrottlingException")}
+    with offline(quotas={"ml.g5.12xlarge": 3}, limits=AwsLimits(api_rates=rates)) as jf:
+        for index in range(3):
+            jf.drop(f"busy-{index}.jsonl", sample_dataset(), {"model-b": f"candidate-{index}"})
+        results = jf.wait_for(3, timeout=240)
+
+        assert [r.status for r in results] == ["SUCCEEDED"] * 3, [r.cause for r in results]
+        assert jf.aws.rate_limiter.throttled_calls  # the rates did bite
+        failures = [e for r in results for e in jf._history(r.arn) if e["type"] == "LambdaFunctionFailed"]
+        assert failures == []

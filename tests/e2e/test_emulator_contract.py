@@ -9,6 +9,7 @@ import time
 import boto3
 import pytest
 
+from offline.aws_limits import AwsLimits
 from offline.embedded_aws import ACCOUNT_ID, EmbeddedAws
 
 pytestmark = pytest.mark.e2e
@@ -72,3 +73,54 @@ def test_createtrainingjob_without_a_role_is_refused():
     assert described["status"] == "FAILED"
     assert described["error"] == "SageMaker.ValidationException"
     assert "roleArn" in described["cause"]
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_states_all_does_not_catch_a_runtime_error(strict):
+    # AWS: States.ALL catches neither States.Runtime nor States.DataLimitExceeded (a state payload
+    # over 256 KiB, which moto raises itself); moto's States.ALL caught both and the run went on.
+    definition = {"StartAt": "Train", "States": {
+        "Train": {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob", "Next": "Done",
+                  "Parameters": {"TrainingJobName": "jf-contract", "RoleArn": ROLE, "Profiler": {}},
+                  "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]},
+        "Caught": {"Type": "Succeed"}, "Done": {"Type": "Succeed"}}}
+    with EmbeddedAws(region=REGION, limits=AwsLimits(terminal_errors=strict)):
+        described = _run(definition, {})
+    if strict:
+        assert described["status"] == "FAILED" and described["error"] == "States.Runtime"
+    else:
+        assert described["status"] == "SUCCEEDED"  # moto as shipped
+
+
+def test_service_quotas_reads_throttle_past_their_rate():
+    # Service Quotas publishes 5 GetAWSDefaultServiceQuota calls per second plus a burst of 5: 20
+    # calls in a tight loop over HTTP (the Lambdas' path) get TooManyRequestsException past those.
+    import urllib.error
+    import urllib.request
+
+    def burst(aws: EmbeddedAws) -> list[int]:
+        statuses = []
+        for _ in range(20):
+            request = urllib.request.Request(
+                aws.server.endpoint, method="POST",
+                data=json.dumps({"ServiceCode": "sagemaker", "QuotaCode": "L-C6383286"}).encode(),
+                headers={"X-Amz-Target": "ServiceQuotasV20190624.GetAWSDefaultServiceQuota",
+                         "Content-Type": "application/x-amz-json-1.1",
+                         "Host": f"servicequotas.{REGION}.amazonaws.com"})
+            try:
+                with urllib.request.urlopen(request) as answer:
+                    statuses.append(answer.status)
+            except urllib.error.HTTPError as error:
+                body = json.loads(error.read() or b"{}")
+                statuses.append(error.code if body.get("__type") == "TooManyRequestsException" else 200)
+        return statuses
+
+    with EmbeddedAws(region=REGION) as aws:
+        aws.set_quota("ml.g5.12xlarge", 1)
+        throttled = burst(aws)
+    with EmbeddedAws(region=REGION, limits=AwsLimits(api_rates={})) as aws:
+        aws.set_quota("ml.g5.12xlarge", 1)
+        unthrottled = burst(aws)
+    assert 5 <= throttled.count(400) <= 11  # 10 tokens, refilled at 5 per second during the loop
+    assert throttled[:10] == [200] * 10
+    assert unthrottled.count(400) == 0
