@@ -26,16 +26,23 @@ QUEUE_GRACE_SECONDS = 300
 FAR_BACK_WAIT_FACTOR = 20
 
 
+# The account-wide cap on training instances of every type together, beside each type's own quota.
+# Read by name like the others; a region that does not list it is not checked against it.
+ACCOUNT_INSTANCES_QUOTA = "Number of instances across all training jobs"
+
+
 def quota_name(instance_type: str) -> str:
     return f"{instance_type} for training job usage"
 
 
-def increase_hint(instance_type: str, region: str) -> str:
+def increase_hint(quota: str, region: str, code: str | None = None) -> str:
+    """How to ask for more of `quota` (a quota name), with its code once a read has seen it."""
     return (
-        f"Request an increase of the Service Quotas quota '{quota_name(instance_type)}' (service "
-        f"'{QUOTA_SERVICE_CODE}') in {region}: Service Quotas console > AWS services > Amazon SageMaker, "
-        f"or `aws service-quotas request-service-quota-increase --service-code sagemaker --quota-code <code> "
-        f"--desired-value 1 --region {region}`."
+        f"Request an increase of the Service Quotas quota '{quota}'"
+        + (f" (code {code})" if code else "")
+        + f" (service '{QUOTA_SERVICE_CODE}') in {region}: Service Quotas console > AWS services > Amazon "
+        f"SageMaker, or `aws service-quotas request-service-quota-increase --service-code sagemaker --quota-code "
+        f"{code or '<code>'} --desired-value 1 --region {region}`."
     )
 
 
@@ -125,7 +132,8 @@ def wait_decision(situation: str, budget: WaitBudget, *, quotas: dict[str, Any],
                   versions: dict[str, int] | None = None, rng: random.Random | None = None,
                   far_back: bool = False) -> Decision:
     """Wait with backoff, or give up when the total wait budget would be exceeded.
-    `far_back`: runs ahead of this one get any freed slot first; sleep longer (a wake-up comes first)."""
+    `far_back`: runs ahead of this one get any freed slot first; sleep longer (a wake-up comes first).
+    `hint_type`: the instance type (or ACCOUNT_INSTANCES_QUOTA) whose quota the give-up names."""
     wait = next_wait_seconds(budget.attempt, initial=budget.initial, maximum=budget.maximum, rng=rng)
     if far_back:
         longer = budget.maximum * FAR_BACK_WAIT_FACTOR
@@ -135,9 +143,14 @@ def wait_decision(situation: str, budget: WaitBudget, *, quotas: dict[str, Any],
     if budget.waited_seconds + wait > budget.total:
         return Decision(False, None, exhausted=True, quotas=quotas, versions=versions or {}, reason=(
             f"Gave up waiting for SageMaker capacity after {budget.waited_seconds} s (limit {budget.total} s): "
-            f"{situation}. " + increase_hint(hint_type, budget.region)))
+            f"{situation}. " + _hint(hint_type, quotas, budget.region)))
     return Decision(False, None, wait_seconds=wait, quotas=quotas, versions=versions or {},
                     reason=f"{situation}; next check in {wait} s, or sooner when a run releases capacity.")
+
+
+def _hint(key: str, quotas: Mapping[str, Any], region: str) -> str:
+    seen = quotas.get(key) or {}
+    return increase_hint(seen.get("quota_name") or quota_name(key), region, seen.get("quota_code"))
 
 
 def no_quota_decision(instance_order: list[str], quotas: dict[str, Any], region: str) -> Decision:
@@ -145,12 +158,24 @@ def no_quota_decision(instance_order: list[str], quotas: dict[str, Any], region:
     first = instance_order[0]
     return Decision(False, None, exhausted=True, quotas=quotas, reason=(
         f"No SageMaker training quota for any allowed instance type ({', '.join(instance_order)}): "
-        f"the quota '{quota_name(first)}' is 0. " + increase_hint(first, region)))
+        f"the quota '{quota_name(first)}' is 0. " + _hint(first, quotas, region)))
+
+
+def account_too_small_decision(limit: float, instances: int, quotas: dict[str, Any], region: str) -> Decision:
+    """The account-wide instance quota is below what one job needs: waiting cannot help."""
+    return Decision(False, None, exhausted=True, quotas=quotas, reason=(
+        f"The account-wide quota '{ACCOUNT_INSTANCES_QUOTA}' is {int(limit)}, below the {instances} instance(s) "
+        "one judge job needs. " + _hint(ACCOUNT_INSTANCES_QUOTA, quotas, region)))
+
+
+def account_full_situation(seen: Mapping[str, Any], instances: int) -> str:
+    return (f"The account-wide quota '{ACCOUNT_INSTANCES_QUOTA}' = {int(seen['quota'])} is in use "
+            f"({seen['in_use']} instances of all types; this run needs {instances})")
 
 
 def full_situation(seen: Mapping[str, Mapping[str, Any]], instances: int) -> str:
     """Why no slot was reserved: every quota is in use, or free slots are promised to runs ahead."""
-    checked = [v for v in seen.values() if v["quota"]]
+    checked = [v for v in seen.values() if v["quota"] and v["quota_name"] != ACCOUNT_INSTANCES_QUOTA]
     details = "; ".join(
         f"'{v['quota_name']}' = {int(v['quota'])}, in use {v['in_use']}"
         + (f", {v['queued_ahead']} wanted by runs ahead in line" if v.get("queued_ahead") else "") for v in checked

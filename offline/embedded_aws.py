@@ -58,6 +58,7 @@ from urllib.parse import unquote
 import boto3
 from moto import mock_aws
 
+from judgeflow.capacity_policy import ACCOUNT_INSTANCES_QUOTA
 from offline import aws_limits
 from offline.aws_limits import AwsLimits
 from offline.aws_server import AwsServer, Fault, Faults
@@ -367,6 +368,11 @@ class EmbeddedAws:
         """What CreateTrainingJob enforces: the applied value, else the AWS default."""
         return self.quotas.get(instance_type, self.default_quotas.get(instance_type, 0.0))
 
+    def account_instances_limit(self) -> float | None:
+        """The account-wide cap on training instances of all types, when the test seeded one
+        (`set_quota(ACCOUNT_INSTANCES_QUOTA, n)`); None: not enforced."""
+        return self.quotas.get(ACCOUNT_INSTANCES_QUOTA, self.default_quotas.get(ACCOUNT_INSTANCES_QUOTA))
+
     def _patch_service_quotas(self) -> None:
         """SageMaker training quotas as Service Quotas serves them: ListServiceQuotas and
         GetServiceQuota return applied values only ("If the applied quota value is not available for
@@ -377,11 +383,12 @@ class EmbeddedAws:
 
         harness = self
 
-        def quota(instance_type: str, value: float) -> dict[str, Any]:
-            code = harness.quota_code(instance_type)
+        def quota(key: str, value: float) -> dict[str, Any]:  # key: an instance type, or a quota's own name
+            code = harness.quota_code(key)
+            name = key if key == ACCOUNT_INSTANCES_QUOTA else f"{key} for training job usage"
             return {"ServiceCode": "sagemaker", "ServiceName": "Amazon SageMaker",
                     "QuotaArn": f"arn:aws:servicequotas:{harness.region}:{ACCOUNT_ID}:sagemaker/{code}",
-                    "QuotaCode": code, "QuotaName": f"{instance_type} for training job usage", "Value": value,
+                    "QuotaCode": code, "QuotaName": name, "Value": value,
                     "Unit": "None", "Adjustable": True, "GlobalQuota": False}
 
         def paged(response: Any, quotas: list[dict[str, Any]]) -> str:
@@ -512,6 +519,15 @@ class EmbeddedAws:
                          if job.training_job_status == "InProgress"
                          and job.resource_config.get("InstanceType") == instance_type)
             limit = harness.quota_limit(instance_type)
+            account_limit = harness.account_instances_limit()
+            all_in_use = sum(int(job.resource_config.get("InstanceCount", 1))
+                             for job in backend.training_jobs.values() if job.training_job_status == "InProgress")
+            if account_limit is not None and all_in_use + count > account_limit:
+                raise JsonRESTError(
+                    "ResourceLimitExceeded",
+                    f"The account-level service limit '{ACCOUNT_INSTANCES_QUOTA}' is {int(account_limit)} Instances, "
+                    f"with current utilization of {all_in_use} Instances and a request delta of {count} Instances. "
+                    "Please use AWS Service Quotas to request an increase for this quota.")
             if harness.emulator.resource_limit_refusals > 0 or in_use + count > limit:
                 harness.emulator.resource_limit_refusals = max(0, harness.emulator.resource_limit_refusals - 1)
                 raise JsonRESTError(

@@ -20,7 +20,14 @@ def clear_quota_cache() -> None:
 
 
 def read_quotas(quotas_client: Any, instance_types: Iterable[str], *, fresh: bool = False) -> dict[str, float | None]:
-    """Quota value per instance type: the applied value, or the AWS default when the quota has no
+    """Training quota value per instance type (see `read_quota_values`)."""
+    names = {t: quota_name(t) for t in instance_types}
+    values = read_quota_values(quotas_client, names.values(), fresh=fresh)
+    return {t: values[name] for t, name in names.items()}
+
+
+def read_quota_values(quotas_client: Any, names: Iterable[str], *, fresh: bool = False) -> dict[str, float | None]:
+    """Value per SageMaker quota name: the applied value, or the AWS default when the quota has no
     applied value (Service Quotas then leaves it out of ListServiceQuotas and GetServiceQuota);
     None if the region has no such quota.
 
@@ -31,27 +38,31 @@ def read_quotas(quotas_client: Any, instance_types: Iterable[str], *, fresh: boo
     if fresh:
         clear_quota_cache()
     region, now = quotas_client.meta.region_name, time.monotonic()
-    wanted = {t: quota_name(t) for t in instance_types}
     result: dict[str, float | None] = {}
-    for instance_type, name in wanted.items():
+    for name in names:
         cached = _quota_cache.get((region, name))
         if cached and now - cached[0] < QUOTA_CACHE_SECONDS:
-            result[instance_type] = cached[1]
-    missing = {t: wanted[t] for t in wanted if t not in result}
+            result[name] = cached[1]
+    missing = {name for name in names if name not in result}
     if missing:
-        if all((region, name) in _quota_codes for name in missing.values()):
-            values = {name: _by_code(quotas_client, _quota_codes[(region, name)]) for name in missing.values()}
+        if all((region, name) in _quota_codes for name in missing):
+            values = {name: _by_code(quotas_client, _quota_codes[(region, name)]) for name in missing}
         else:
-            values = _by_name(quotas_client, set(missing.values()))
-        for instance_type, name in missing.items():
+            values = _by_name(quotas_client, missing)
+        for name in missing:
             _quota_cache[(region, name)] = (now, values.get(name))
-            result[instance_type] = values.get(name)
+            result[name] = values.get(name)
     return result
 
 
 def quota_code(quotas_client: Any, instance_type: str) -> str | None:
     """The Service Quotas code of an instance type's training quota, once a read has seen it."""
-    return _quota_codes.get((quotas_client.meta.region_name, quota_name(instance_type)))
+    return code_of(quotas_client, quota_name(instance_type))
+
+
+def code_of(quotas_client: Any, name: str) -> str | None:
+    """The Service Quotas code of a quota, once a read has seen it."""
+    return _quota_codes.get((quotas_client.meta.region_name, name))
 
 
 def _by_name(quotas_client: Any, names: set[str]) -> dict[str, float]:
@@ -80,14 +91,14 @@ def _by_code(quotas_client: Any, code: str) -> float | None:
 
 
 def in_progress_usage(sagemaker_client: Any, instance_types: Iterable[str]) -> dict[str, dict[str, int]]:
-    """Instances per type of InProgress training jobs: {type: {job_name: count}}."""
-    wanted = set(instance_types)
-    usage: dict[str, dict[str, int]] = {t: {} for t in wanted}
+    """Instances per type of InProgress training jobs, `instance_types` and any other type running:
+    {type: {job_name: count}}."""
+    usage: dict[str, dict[str, int]] = {t: {} for t in instance_types}
     for page in sagemaker_client.get_paginator("list_training_jobs").paginate(StatusEquals="InProgress"):
         for summary in page.get("TrainingJobSummaries", []):
             job = sagemaker_client.describe_training_job(TrainingJobName=summary["TrainingJobName"])
             resource = job.get("ResourceConfig", {})
             instance_type = resource.get("InstanceType")
-            if instance_type in wanted:
-                usage[instance_type][job["TrainingJobName"]] = int(resource.get("InstanceCount", 1))
+            if instance_type:
+                usage.setdefault(instance_type, {})[job["TrainingJobName"]] = int(resource.get("InstanceCount", 1))
     return usage

@@ -92,17 +92,38 @@ def reserve_first_free(*, ledger: CapacityLedger, quotas_client: Any, sagemaker_
                        fresh_quotas: bool = False) -> policy.Decision:
     """Reserve a slot of the first allowed type that has one free for this run, or decide how long
     to wait. `queued_at_ms`: the run's place in line (its first wait; now on a first check)."""
-    quotas = quota_reads.read_quotas(quotas_client, instance_order, fresh=fresh_quotas)
+    names = {t: policy.quota_name(t) for t in instance_order}
+    values = quota_reads.read_quota_values(quotas_client, [*names.values(), policy.ACCOUNT_INSTANCES_QUOTA],
+                                           fresh=fresh_quotas)
+    quotas = {t: values[name] for t, name in names.items()}
     usage = quota_reads.in_progress_usage(sagemaker_client, instance_order)
     place = (queued_at_ms, holder)
     seen: dict[str, Any] = {}
     versions: dict[str, int] = {}
+    account_limit = values[policy.ACCOUNT_INSTANCES_QUOTA]
+    if account_limit is not None:
+        # Every type counts here: this run's (reservations and jobs) and any other running.
+        in_use = sum(policy.instances_in_use(ledger.snapshot(t, now).live, usage[t]) for t in instance_order) + sum(
+            count for t, jobs in usage.items() if t not in names for count in jobs.values())
+        account = {"quota_name": policy.ACCOUNT_INSTANCES_QUOTA, "quota": account_limit, "in_use": in_use,
+                   "quota_code": quota_reads.code_of(quotas_client, policy.ACCOUNT_INSTANCES_QUOTA)}
+        seen[policy.ACCOUNT_INSTANCES_QUOTA] = account
+        if account_limit < instances:
+            return policy.account_too_small_decision(account_limit, instances, seen, budget.region)
+        if in_use + instances > account_limit:
+            # Another type's launch racing this check can still overshoot: CreateTrainingJob then
+            # refuses it and that run backs off (the refused path).
+            return policy.wait_decision(policy.account_full_situation(account, instances), budget, quotas=seen,
+                                        hint_type=policy.ACCOUNT_INSTANCES_QUOTA,
+                                        versions=ledger.versions(instance_order), rng=rng)
     ahead_of_us = 0
     near_front = False  # first in line for some type: worth re-checking on the backoff
     for instance_type in instance_order:
         limit = quotas.get(instance_type)
+        code = quota_reads.quota_code(quotas_client, instance_type)
         if not limit:
-            seen[instance_type] = {"quota_name": policy.quota_name(instance_type), "quota": limit or 0, "in_use": None}
+            seen[instance_type] = {"quota_name": policy.quota_name(instance_type), "quota": limit or 0, "in_use": None,
+                                   "quota_code": code}
             continue
         ahead = policy.instances_ahead(
             ledger.waiters_up_to(queued_at_ms=queued_at_ms, instance_type=instance_type, now=now),
@@ -114,7 +135,7 @@ def reserve_first_free(*, ledger: CapacityLedger, quotas_client: Any, sagemaker_
             versions[instance_type] = snapshot.version
             used = policy.instances_in_use(snapshot.live, usage[instance_type])
             seen[instance_type] = {"quota_name": policy.quota_name(instance_type), "quota": limit, "in_use": used,
-                                   "queued_ahead": ahead}
+                                   "queued_ahead": ahead, "quota_code": code}
             held = any(item["holder"] == holder for item in snapshot.live)
             if not held and not policy.fits(used=used, ahead=ahead, instances=instances, limit=limit):
                 break  # full (or promised to runs ahead in line), not a write conflict

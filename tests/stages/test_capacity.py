@@ -71,7 +71,8 @@ def test_wait_is_bounded_by_the_total_budget(deployed):
     waiting = acquire(deployed, "late", previous={"attempt": 30, "waited_seconds": 86000, "wait_seconds": 300})
     assert waiting["exhausted"] is True
     assert "Gave up waiting for SageMaker capacity" in waiting["reason"]
-    assert "request-service-quota-increase" in waiting["reason"]
+    # The quota's own code, as read from Service Quotas, not a placeholder.
+    assert f"--quota-code {deployed.jf.aws.quota_code('ml.g5.12xlarge')} " in waiting["reason"]
 
 
 def test_release_is_idempotent_and_frees_the_slot(deployed):
@@ -236,3 +237,26 @@ def test_concurrent_reservations_never_exceed_the_quota(deployed):
     assert sorted(outcomes) == [False] * 6 + [True] * 2
     assert len(jf.reservations()) == 2 and len(jf.queue()) == 6
     assert sum(record.cold for record in jf.aws.lambdas.invocations) >= 2  # environments ran side by side
+
+
+def test_the_account_wide_instance_quota_holds_runs_when_every_type_has_room(deployed):
+    from judgeflow.capacity_policy import ACCOUNT_INSTANCES_QUOTA
+
+    deployed.jf.aws.set_quota("ml.g5.12xlarge", 2)
+    deployed.jf.aws.set_quota("ml.g5.24xlarge", 2)
+    deployed.jf.aws.set_quota(ACCOUNT_INSTANCES_QUOTA, 2)
+    first, second, third = (acquire(deployed, name) for name in ("e1", "e2", "e3"))
+    assert [r["acquired"] for r in (first, second)] == [True, True]
+    assert third["acquired"] is False and third["exhausted"] is False
+    assert f"'{ACCOUNT_INSTANCES_QUOTA}' = 2 is in use (2 instances of all types" in third["reason"]
+    release(deployed, "e1")
+    assert acquire(deployed, "e3", previous=third)["acquired"] is True
+
+
+def test_an_account_wide_quota_below_one_job_ends_the_wait_with_its_code(deployed):
+    from judgeflow.capacity_policy import ACCOUNT_INSTANCES_QUOTA
+
+    deployed.jf.aws.set_unapplied_quota(ACCOUNT_INSTANCES_QUOTA, default=0)
+    refused = acquire(deployed, "e1")
+    assert refused["exhausted"] is True
+    assert f"--quota-code {deployed.jf.aws.quota_code(ACCOUNT_INSTANCES_QUOTA)} " in refused["reason"]
