@@ -12,23 +12,26 @@ from constructs import Construct
 from judgeflow import lake, layout
 
 class Analytics(Construct):
-    """Database `judgeflow`, tables `runs` and `items` (Hive partition `dt`, projected by date),
-    and the `judgeflow` Athena workgroup whose results are KMS-encrypted in the metrics bucket.
+    """A Glue database (`judgeflow` for the default deployment), tables `runs` and `items` (Hive
+    partition `dt`, projected by date), and an Athena workgroup whose results are KMS-encrypted in
+    the metrics bucket. Both names are account-wide: `deployment` tells copies apart.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, metrics_bucket: s3.IBucket, key: kms.IKey) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, metrics_bucket: s3.IBucket, key: kms.IKey,
+                 deployment: str = "") -> None:
         super().__init__(scope, construct_id)
+        self.database_name = lake.database_name(deployment)
+        self.workgroup_name = lake.workgroup_name(deployment)
         database = glue.CfnDatabase(self, "Database", catalog_id=Aws.ACCOUNT_ID,
                                     database_input=glue.CfnDatabase.DatabaseInputProperty(
-                                        name=lake.DATABASE, description="judgeflow metrics lake"))
-        self.database_name = lake.DATABASE
+                                        name=self.database_name, description="judgeflow metrics lake"))
         self.tables = {}
         for name, columns in lake.TABLES.items():
             location = f"s3://{metrics_bucket.bucket_name}/{layout.lake_table_prefix(name)}"
             table = glue.CfnTable(
                 self, f"{name.title()}Table",
                 catalog_id=Aws.ACCOUNT_ID,
-                database_name=lake.DATABASE,
+                database_name=self.database_name,
                 table_input=glue.CfnTable.TableInputProperty(
                     name=name,
                     table_type="EXTERNAL_TABLE",
@@ -57,7 +60,7 @@ class Analytics(Construct):
             self.tables[name] = table
         self.workgroup = athena.CfnWorkGroup(
             self, "WorkGroup",
-            name="judgeflow",
+            name=self.workgroup_name,
             description="judgeflow metrics queries",
             state="ENABLED",
             recursive_delete_option=False,

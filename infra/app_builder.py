@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 import aws_cdk as cdk
@@ -13,16 +14,34 @@ from judgeflow.settings import Settings
 
 STATEFUL_STACK_NAME = "JudgeflowData"
 STATELESS_STACK_NAME = "JudgeflowPipeline"
+# `cdk deploy --all -c deployment=staging` deploys a second copy beside the default one in the same
+# account and region: its stacks, state machine, Glue database and Athena workgroup carry the name.
+DEPLOYMENT_CONTEXT_KEY = "deployment"
+_DEPLOYMENT_NAME = re.compile(r"[a-z][a-z0-9-]{0,19}")
+
+
+def stack_names(deployment: str = "") -> tuple[str, str]:
+    """(stateful, stateless) stack names of a deployment; the default one keeps the plain names."""
+    if not deployment:
+        return STATEFUL_STACK_NAME, STATELESS_STACK_NAME
+    if not _DEPLOYMENT_NAME.fullmatch(deployment):
+        raise ValueError(f"deployment name {deployment!r}: use 1 to 20 lowercase letters, digits or hyphens, "
+                         "starting with a letter (e.g. -c deployment=staging)")
+    return f"{STATEFUL_STACK_NAME}-{deployment}", f"{STATELESS_STACK_NAME}-{deployment}"
 
 
 def build_app(app: cdk.App, *, context: Mapping[str, Any] | None = None, account: str | None = None,
-              nag: AcknowledgedAwsSolutionsChecks | None = None) -> tuple[StatefulStack, StatelessStack]:
+              nag: AcknowledgedAwsSolutionsChecks | None = None,
+              deployment: str | None = None) -> tuple[StatefulStack, StatelessStack]:
     """Both stacks; cdk-nag AwsSolutions (with reasoned acknowledgments) fails synthesis on any finding."""
     settings = Settings.from_mapping(context if context is not None else app.node.try_get_context("judgeflow"))
+    if deployment is None:
+        deployment = str(app.node.try_get_context(DEPLOYMENT_CONTEXT_KEY) or "")
+    stateful_name, stateless_name = stack_names(deployment)
     env = cdk.Environment(account=account, region=settings.region)
-    stateful = StatefulStack(app, STATEFUL_STACK_NAME, settings=settings, env=env,
+    stateful = StatefulStack(app, stateful_name, settings=settings, env=env, deployment=deployment,
                              description="judgeflow data: buckets, run registry, metrics lake, judge role")
-    stateless = StatelessStack(app, STATELESS_STACK_NAME, settings=settings, stateful=stateful, env=env,
+    stateless = StatelessStack(app, stateless_name, settings=settings, stateful=stateful, env=env,
                                description="judgeflow pipeline: validation, capacity gate, Nova judge runs, results")
     stateless.add_stack_dependency(stateful)
     cdk.Validations.of(app).add_plugins(nag or AcknowledgedAwsSolutionsChecks())

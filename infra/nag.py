@@ -21,6 +21,9 @@ from cdk_nag import AwsSolutionsChecks
 
 
 WILDCARD = "{any}"
+# A named copy's stacks (`-c deployment=staging`: JudgeflowData-staging) are checked against the
+# same acknowledgments as the default ones: its paths and export names are read without the suffix.
+_DEPLOYMENT_SUFFIX = re.compile(r"\b(JudgeflowData|JudgeflowPipeline)-[a-z][a-z0-9-]*")
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ class AcknowledgedAwsSolutionsChecks:
         return cdk.PolicyValidationPluginReport(success=not remaining, violations=remaining)
 
     def _acknowledge(self, finding: str, construct_path: str) -> bool:
+        finding, construct_path = (_DEPLOYMENT_SUFFIX.sub(r"\1", text) for text in (finding, construct_path))
         # First match wins: list specific patterns before general ones.
         for entry in self._acknowledgments:
             if entry.matches(finding, construct_path):

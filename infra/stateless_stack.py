@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
@@ -40,9 +40,20 @@ class StatelessStack(Stack):
         if settings.notification_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(settings.notification_email))
         # CloudWatch alarms publish to the KMS-encrypted topic and EventBridge writes undeliverable
-        # events to the KMS-encrypted dead-letter queue: both services must be able to use the key.
-        for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
-            storage.key.grant(iam.ServicePrincipal(service), "kms:Decrypt", "kms:GenerateDataKey")
+        # events to the KMS-encrypted dead-letter queue: both services must be able to use the key,
+        # for this account's alarms and rules only (aws:SourceAccount / aws:SourceArn against the
+        # confused deputy: https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html and
+        # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html).
+        # No EventBridge rule targets the topic: the SNS guide says these conditions are not
+        # supported for EventBridge publishing to an encrypted topic.
+        for service, source_arn in (("cloudwatch.amazonaws.com", f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:"
+                                                                 f"{Aws.ACCOUNT_ID}:alarm:*"),
+                                    ("events.amazonaws.com", f"arn:{Aws.PARTITION}:events:{Aws.REGION}:"
+                                                             f"{Aws.ACCOUNT_ID}:rule/*")):
+            storage.key.add_to_resource_policy(iam.PolicyStatement(
+                principals=[iam.ServicePrincipal(service)], actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"], conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                                             "ArnLike": {"aws:SourceArn": source_arn}}))
 
         state_machine_name = f"{construct_id}-run"
         state_machine_arn = self.format_arn(service="states", resource="stateMachine",

@@ -14,7 +14,16 @@ ColumnType = Union[str, tuple[str, tuple[tuple[str, str], ...]]]
 
 RUNS_TABLE = "runs"
 ITEMS_TABLE = "items"
-DATABASE = "judgeflow"
+DATABASE = "judgeflow"  # the default deployment's Glue database and Athena workgroup
+
+
+def database_name(deployment: str = "") -> str:
+    """Glue database names take lowercase letters, digits and underscores."""
+    return f"{DATABASE}_{deployment.replace('-', '_')}" if deployment else DATABASE
+
+
+def workgroup_name(deployment: str = "") -> str:
+    return f"{DATABASE}-{deployment}" if deployment else DATABASE
 
 CRITERION_FIELDS: tuple[tuple[str, str], ...] = (
     ("name", "string"), ("score_a", "double"), ("score_b", "double"), ("weight", "double"), ("type", "string"),

@@ -45,3 +45,45 @@ def test_athena_workgroup_encrypts_results_in_the_metrics_bucket(stateful_templa
     configuration = workgroup["Properties"]["WorkGroupConfiguration"]
     assert configuration["EnforceWorkGroupConfiguration"] is True
     assert configuration["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] == "SSE_KMS"
+
+
+def _account_wide_names(template) -> set[str]:
+    """Names AWS keeps unique per account and region: they must differ between two copies."""
+    names = set()
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        for key in ("StateMachineName", "LogGroupName", "Name", "TopicName", "QueueName", "TableName", "BucketName",
+                    "FunctionName", "RoleName"):
+            if isinstance(props.get(key), str):
+                names.add(props[key])
+        if resource["Type"] == "AWS::Glue::Database":
+            names.add(props["DatabaseInput"]["Name"])
+    return names
+
+
+def test_a_second_copy_in_the_same_account_shares_no_name_with_the_first(tmp_path, templates):
+    import aws_cdk as cdk
+
+    from infra.app_builder import build_app, stack_names
+    from offline.synth import cdk_json_context, default_context
+    from tests.conftest import STACKS
+
+    app = cdk.App(outdir=str(tmp_path), context={**cdk_json_context(), "deployment": "staging"})
+    build_app(app, context=default_context())
+    assembly = app.synth()
+    staging = {name: assembly.get_stack_by_name(name).template for name in stack_names("staging")}
+    assert set(staging).isdisjoint(STACKS)
+    default_names = set().union(*(_account_wide_names(templates[name]) for name in STACKS))
+    staging_names = set().union(*(_account_wide_names(t) for t in staging.values()))
+    assert {"judgeflow", "/aws/vendedlogs/states/JudgeflowPipeline-run"} <= default_names
+    assert {"judgeflow_staging", "judgeflow-staging"} <= staging_names
+    assert default_names.isdisjoint(staging_names), default_names & staging_names
+
+
+def test_a_deployment_name_aws_would_refuse_is_a_clear_error():
+    import pytest
+
+    from infra.app_builder import stack_names
+
+    with pytest.raises(ValueError, match="lowercase letters"):
+        stack_names("Staging_1")

@@ -132,3 +132,17 @@ def test_the_state_machine_logs_to_a_vended_log_group(stateless_template):
     logical = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
     log_group = stateless_template.find_resources("AWS::Logs::LogGroup")[logical]
     assert log_group["Properties"].get("LogGroupName") == "/aws/vendedlogs/states/JudgeflowPipeline-run"
+
+
+def test_every_key_policy_statement_for_a_service_is_scoped_to_this_account(templates):
+    # A service principal on the key without aws:SourceAccount/aws:SourceArn could be made to use
+    # it on another account's behalf (the confused deputy).
+    keys = [r for stack in STACKS for r in templates[stack]["Resources"].values() if r["Type"] == "AWS::KMS::Key"]
+    service_statements = [s for key in keys for s in key["Properties"]["KeyPolicy"]["Statement"]
+                          if "Service" in s.get("Principal", {})]
+    services = {s["Principal"]["Service"] for s in service_statements}
+    assert {"cloudwatch.amazonaws.com", "events.amazonaws.com"} <= services
+    for statement in service_statements:
+        conditions = statement.get("Condition", {})
+        assert conditions.get("StringEquals", {}).get("aws:SourceAccount") == {"Ref": "AWS::AccountId"}, statement
+        assert "aws:SourceArn" in conditions.get("ArnLike", {}), statement
