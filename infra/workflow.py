@@ -39,9 +39,11 @@ def _invoke(scope: Construct, name: str, function: lambda_.IFunction, payload: d
 # DynamoDB refuses a write that meets another transaction in flight on the same item (the capacity
 # ledger's version and queue items are shared by every run); the capacity handlers are safe to run
 # again, so the state retries them instead of failing the run.
-# Step Functions names an API error of the optimized SageMaker integration "SageMaker.<code>",
-# as it does ResourceLimitExceeded ("SageMaker.ResourceLimitExceededException").
-SAGEMAKER_THROTTLING = "SageMaker.ThrottlingException"
+# How Step Functions names a throttled SageMaker call: errors SageMaker's API model declares keep
+# their name (ResourceLimitExceeded -> "SageMaker.ResourceLimitExceededException"), others, such as
+# ThrottlingException ("Rate exceeded"), come as the generic "SageMaker.AmazonSageMakerException"
+# (the Step Functions Data Science SDK retries that name for throttling); both are retried.
+SAGEMAKER_THROTTLING = ["SageMaker.ThrottlingException", "SageMaker.AmazonSageMakerException"]
 LEDGER_CONFLICTS = ["TransactionConflictException", "TransactionCanceledException"]
 
 
@@ -168,8 +170,8 @@ class RunWorkflow(Construct):
                               release_after_job_failure):
             _retry_ledger_conflicts(capacity_task)
         # A throttled CreateTrainingJob created nothing: try again (same job name, so never two jobs).
-        run_judge.add_retry(errors=[SAGEMAKER_THROTTLING], interval=Duration.seconds(2), backoff_rate=2,
-                            max_attempts=6, jitter_strategy=sfn.JitterType.FULL)
+        run_judge.add_retry(errors=SAGEMAKER_THROTTLING, interval=Duration.seconds(2), backoff_rate=2,
+                            max_attempts=4, jitter_strategy=sfn.JitterType.FULL)
         run_judge.add_catch(release_after_refusal, errors=["SageMaker.ResourceLimitExceededException"],
                             result_path="$.capacity.refused")
         run_judge.add_catch(release_after_job_failure, errors=["States.TaskFailed"], result_path="$.error")

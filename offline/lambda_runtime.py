@@ -106,10 +106,11 @@ class _Worker:
             [python, "-I", "-S", "-B", str(BOOTSTRAP), spec.handler, str(write_fd), str(self.tmp_budget),
              *map(str, paths)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(write_fd,),
-            env=environment, cwd=paths[0], text=True)
+            env=environment, cwd=paths[0], text=True, errors="replace")
         os.close(write_fd)
         # Through a pipe, not the log file itself: the file-size limit must bound /tmp, not the log.
-        threading.Thread(target=self._copy_log, args=(log,), daemon=True, name=f"log-{spec.name}").start()
+        self._log_copier = threading.Thread(target=self._copy_log, args=(log,), daemon=True, name=f"log-{spec.name}")
+        self._log_copier.start()
         self.answers: queue.Queue[dict[str, Any] | None] = queue.Queue()
         threading.Thread(target=self._read, args=(read_fd,), daemon=True, name=f"lambda-{spec.name}").start()
         ready = self._answer(START_TIMEOUT_SECONDS)
@@ -126,9 +127,12 @@ class _Worker:
         return sum(f.stat().st_size for f in self.tmp.rglob("*") if f.is_file() and not f.is_symlink())
 
     def _copy_log(self, log: TextIO) -> None:
-        for line in self.process.stdout:
-            log.write(line)
-            log.flush()
+        for line in self.process.stdout:  # drained to the end, so the function never blocks on it
+            try:
+                log.write(line)
+                log.flush()
+            except (OSError, ValueError):  # the log closed under a late line: keep draining
+                pass
 
     def _read(self, fd: int) -> None:
         with os.fdopen(fd, encoding="utf-8") as answers:
@@ -172,6 +176,7 @@ class _Worker:
         self.process.wait()
         if self.process.stdin:
             self.process.stdin.close()
+        self._log_copier.join(timeout=5)  # the last lines reach the log before it is closed
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

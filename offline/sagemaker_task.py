@@ -54,6 +54,13 @@ MANAGED_RULE: Final = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
 MANAGED_TAG: Final = {"Key": "MANAGED_BY_AWS", "Value": "STARTED_BY_STEP_FUNCTIONS"}
 
 
+@functools.lru_cache(maxsize=1)
+def _modeled_errors() -> frozenset[str]:
+    """The error codes SageMaker's API model declares (botocore)."""
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return frozenset(name for name in model.shape_names if model.shape_for(name).metadata.get("exception"))
+
+
 @functools.lru_cache(maxsize=None)
 def _members(operation: str) -> frozenset[str]:
     # A fresh botocore session parses the whole SageMaker model (MBs of JSON): once is enough.
@@ -94,7 +101,11 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
     def _from_error(self, env: Any, ex: Exception) -> FailureEvent:
         if isinstance(ex, ClientError):
             code = ex.response["Error"]["Code"]
-            name = f"SageMaker.{code if code.endswith('Exception') else code + 'Exception'}"
+            # A modeled error keeps its name (ResourceLimitExceeded -> SageMaker.ResourceLimitExceededException);
+            # any other (ThrottlingException, ValidationException, ...) is the generic one, as the Step
+            # Functions Data Science SDK's retry on "Rate exceeded" shows.
+            name = (f"SageMaker.{code if code.endswith('Exception') else code + 'Exception'}"
+                    if code in _modeled_errors() else "SageMaker.AmazonSageMakerException")
             cause = (f"{ex.response['Error']['Message']} (Service: SageMaker, Status Code: "
                      f"{ex.response['ResponseMetadata']['HTTPStatusCode']}, Error Code: {code})")
             return FailureEvent(

@@ -15,8 +15,14 @@ _quota_cache: dict[tuple[str, str], tuple[float, float | None]] = {}
 _quota_codes: dict[tuple[str, str], str] = {}
 
 
+# Quota names neither list holds in a region (e.g. a quota a region does not have): read as None
+# without listing everything again, until the cache is cleared.
+_absent: set[tuple[str, str]] = set()
+
+
 def clear_quota_cache() -> None:
     _quota_cache.clear()
+    _absent.clear()
 
 
 def read_quotas(quotas_client: Any, instance_types: Iterable[str], *, fresh: bool = False) -> dict[str, float | None]:
@@ -45,10 +51,12 @@ def read_quota_values(quotas_client: Any, names: Iterable[str], *, fresh: bool =
             result[name] = cached[1]
     missing = {name for name in names if name not in result}
     if missing:
-        if all((region, name) in _quota_codes for name in missing):
-            values = {name: _by_code(quotas_client, _quota_codes[(region, name)]) for name in missing}
+        if all((region, name) in _quota_codes or (region, name) in _absent for name in missing):
+            values = {name: _by_code(quotas_client, _quota_codes[(region, name)]) for name in missing
+                      if (region, name) in _quota_codes}
         else:
             values = _by_name(quotas_client, missing)
+            _absent.update((region, name) for name in missing if name not in values)
         for name in missing:
             _quota_cache[(region, name)] = (now, values.get(name))
             result[name] = values.get(name)

@@ -103,14 +103,19 @@ def reserve_first_free(*, ledger: CapacityLedger, quotas_client: Any, sagemaker_
     account_limit = values[policy.ACCOUNT_INSTANCES_QUOTA]
     if account_limit is not None:
         # Every type counts here: this run's (reservations and jobs) and any other running.
-        in_use = sum(policy.instances_in_use(ledger.snapshot(t, now).live, usage[t]) for t in instance_order) + sum(
+        snapshots = {t: ledger.snapshot(t, now) for t in instance_order}
+        in_use = sum(policy.instances_in_use(snapshots[t].live, usage[t]) for t in instance_order) + sum(
             count for t, jobs in usage.items() if t not in names for count in jobs.values())
+        # A run that already holds a slot (a retried check) is within the quota by its own count.
+        holds = any(item["holder"] == holder for snapshot in snapshots.values() for item in snapshot.live)
         account = {"quota_name": policy.ACCOUNT_INSTANCES_QUOTA, "quota": account_limit, "in_use": in_use,
                    "quota_code": quota_reads.code_of(quotas_client, policy.ACCOUNT_INSTANCES_QUOTA)}
         seen[policy.ACCOUNT_INSTANCES_QUOTA] = account
-        if account_limit < instances:
+        if holds:
+            pass
+        elif account_limit < instances:
             return policy.account_too_small_decision(account_limit, instances, seen, budget.region)
-        if in_use + instances > account_limit:
+        elif in_use + instances > account_limit:
             # Another type's launch racing this check can still overshoot: CreateTrainingJob then
             # refuses it and that run backs off (the refused path).
             return policy.wait_decision(policy.account_full_situation(account, instances), budget, quotas=seen,

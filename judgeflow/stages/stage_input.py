@@ -36,6 +36,18 @@ def sidecar_line(line_no: int, record: Mapping[str, Any]) -> bytes:
     return orjson.dumps({**head, **extra}) + b"\n"
 
 
+class _Counted:
+    """Counts the lines an upload consumes as it streams them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def each(self, lines: Iterable[bytes]) -> Iterator[bytes]:
+        for line in lines:
+            self.count += 1
+            yield line
+
+
 def stage_dataset(*, s3: Any, work_bucket: str, run_id: str, dataset: Mapping[str, Any]) -> dict[str, Any]:
     """Stream the dataset (the version validation read) into both files, S3 to S3: nothing goes
     through /tmp, so a dataset of any size validation accepts stages within the function's
@@ -46,17 +58,14 @@ def stage_dataset(*, s3: Any, work_bucket: str, run_id: str, dataset: Mapping[st
 
     # orjson may write a record a little longer than it was read (numbers, `_line`): room for twice.
     size_hint = 2 * int(dataset.get("bytes") or 0)
-    items = 0
-
-    def counted_staged_lines() -> Iterator[bytes]:
-        nonlocal items
-        for _line_no, record in records():
-            items += 1
-            yield staged_line(record)
-
+    staged, sidecar = _Counted(), _Counted()
     input_key = layout.staged_input_key(run_id)
-    objects.upload_stream(s3, work_bucket, input_key, counted_staged_lines(), size_hint=size_hint)
+    objects.upload_stream(s3, work_bucket, input_key, staged.each(staged_line(r) for _, r in records()),
+                          size_hint=size_hint)
     objects.upload_stream(s3, work_bucket, layout.sidecar_key(run_id),
-                          (sidecar_line(line_no, record) for line_no, record in records()), size_hint=size_hint)
+                          sidecar.each(sidecar_line(n, r) for n, r in records()), size_hint=size_hint)
+    if staged.count != sidecar.count:  # both read the same version: a difference is a fault, never a dataset's
+        raise RuntimeError(f"staged {staged.count} items but {sidecar.count} sidecar rows from {dataset['key']}")
+    items = staged.count
     return {"items": items, "input_prefix": f"s3://{work_bucket}/{layout.staged_input_prefix(run_id)}",
             "input_key": input_key}

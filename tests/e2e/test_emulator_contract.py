@@ -71,7 +71,7 @@ def test_createtrainingjob_without_a_role_is_refused():
         aws.set_quota("ml.g5.12xlarge", 1)
         described = _run(definition, {})
     assert described["status"] == "FAILED"
-    assert described["error"] == "SageMaker.ValidationException"
+    assert described["error"] == "SageMaker.AmazonSageMakerException"  # not a modeled SageMaker error
     assert "roleArn" in described["cause"]
 
 

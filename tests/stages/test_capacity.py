@@ -249,6 +249,8 @@ def test_the_account_wide_instance_quota_holds_runs_when_every_type_has_room(dep
     assert [r["acquired"] for r in (first, second)] == [True, True]
     assert third["acquired"] is False and third["exhausted"] is False
     assert f"'{ACCOUNT_INSTANCES_QUOTA}' = 2 is in use (2 instances of all types" in third["reason"]
+    again = acquire(deployed, "e2")  # a retried check of a run that holds a slot keeps it
+    assert again["acquired"] is True and again["instance_type"] == second["instance_type"]
     release(deployed, "e1")
     assert acquire(deployed, "e3", previous=third)["acquired"] is True
 
