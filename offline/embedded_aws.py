@@ -58,7 +58,7 @@ from urllib.parse import unquote
 import boto3
 from moto import mock_aws
 
-from judgeflow.capacity_policy import ACCOUNT_INSTANCES_QUOTA
+from judgeflow.capacity_policy import ACCOUNT_INSTANCES_QUOTA, quota_name
 from offline import aws_limits
 from offline.aws_limits import AwsLimits
 from offline.aws_server import AwsServer, Fault, Faults
@@ -83,6 +83,17 @@ class EmulatorBehaviour:
     hold_jobs: tuple[str, ...] = ()  # job name prefixes kept InProgress until finish_held_job()
     capacity_errors: dict[str, int] = field(default_factory=dict)  # instance type -> next N jobs fail so
     job_gate: threading.Event | None = None  # when given, jobs run only once it is set (to line runs up)
+
+
+def _limit_exceeded(quota: str, limit: float, in_use: int, count: int) -> Exception:
+    """CreateTrainingJob's refusal over a quota, in SageMaker's words."""
+    from moto.core.exceptions import JsonRESTError
+
+    return JsonRESTError(
+        "ResourceLimitExceeded",
+        f"The account-level service limit '{quota}' is {int(limit)} Instances, with current utilization of "
+        f"{in_use} Instances and a request delta of {count} Instances. Please use AWS Service Quotas to request "
+        "an increase for this quota.")
 
 
 class EmbeddedAws:
@@ -385,7 +396,7 @@ class EmbeddedAws:
 
         def quota(key: str, value: float) -> dict[str, Any]:  # key: an instance type, or a quota's own name
             code = harness.quota_code(key)
-            name = key if key == ACCOUNT_INSTANCES_QUOTA else f"{key} for training job usage"
+            name = key if key == ACCOUNT_INSTANCES_QUOTA else quota_name(key)
             return {"ServiceCode": "sagemaker", "ServiceName": "Amazon SageMaker",
                     "QuotaArn": f"arn:aws:servicequotas:{harness.region}:{ACCOUNT_ID}:sagemaker/{code}",
                     "QuotaCode": code, "QuotaName": name, "Value": value,
@@ -515,26 +526,18 @@ class EmbeddedAws:
                 raise JsonRESTError("ThrottlingException", "Rate exceeded")
             resource = kwargs["resource_config"]
             instance_type, count = resource["InstanceType"], int(resource.get("InstanceCount", 1))
-            in_use = sum(int(job.resource_config.get("InstanceCount", 1)) for job in backend.training_jobs.values()
-                         if job.training_job_status == "InProgress"
-                         and job.resource_config.get("InstanceType") == instance_type)
-            limit = harness.quota_limit(instance_type)
+            in_use: dict[str, int] = {}  # instances of InProgress jobs per type
+            for job in backend.training_jobs.values():
+                if job.training_job_status == "InProgress":
+                    job_type = job.resource_config.get("InstanceType")
+                    in_use[job_type] = in_use.get(job_type, 0) + int(job.resource_config.get("InstanceCount", 1))
             account_limit = harness.account_instances_limit()
-            all_in_use = sum(int(job.resource_config.get("InstanceCount", 1))
-                             for job in backend.training_jobs.values() if job.training_job_status == "InProgress")
-            if account_limit is not None and all_in_use + count > account_limit:
-                raise JsonRESTError(
-                    "ResourceLimitExceeded",
-                    f"The account-level service limit '{ACCOUNT_INSTANCES_QUOTA}' is {int(account_limit)} Instances, "
-                    f"with current utilization of {all_in_use} Instances and a request delta of {count} Instances. "
-                    "Please use AWS Service Quotas to request an increase for this quota.")
-            if harness.emulator.resource_limit_refusals > 0 or in_use + count > limit:
+            if account_limit is not None and sum(in_use.values()) + count > account_limit:
+                raise _limit_exceeded(ACCOUNT_INSTANCES_QUOTA, account_limit, sum(in_use.values()), count)
+            limit = harness.quota_limit(instance_type)
+            if harness.emulator.resource_limit_refusals > 0 or in_use.get(instance_type, 0) + count > limit:
                 harness.emulator.resource_limit_refusals = max(0, harness.emulator.resource_limit_refusals - 1)
-                raise JsonRESTError(
-                    "ResourceLimitExceeded",
-                    f"The account-level service limit '{instance_type} for training job usage' is {int(limit)} "
-                    f"Instances, with current utilization of {in_use} Instances and a request delta of {count} "
-                    "Instances. Please use AWS Service Quotas to request an increase for this quota.")
+                raise _limit_exceeded(quota_name(instance_type), limit, in_use.get(instance_type, 0), count)
             job = original_create(backend, training_job_name, **kwargs)
             job.training_job_status = "InProgress"
             job.secondary_status = "Starting"

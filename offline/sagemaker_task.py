@@ -55,17 +55,21 @@ MANAGED_TAG: Final = {"Key": "MANAGED_BY_AWS", "Value": "STARTED_BY_STEP_FUNCTIO
 
 
 @functools.lru_cache(maxsize=1)
+def _sagemaker_model() -> Any:
+    # A fresh botocore session parses the whole SageMaker model (MBs of JSON): once is enough.
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
+@functools.lru_cache(maxsize=1)
 def _modeled_errors() -> frozenset[str]:
     """The error codes SageMaker's API model declares (botocore)."""
-    model = botocore.session.get_session().get_service_model("sagemaker")
+    model = _sagemaker_model()
     return frozenset(name for name in model.shape_names if model.shape_for(name).metadata.get("exception"))
 
 
 @functools.lru_cache(maxsize=None)
 def _members(operation: str) -> frozenset[str]:
-    # A fresh botocore session parses the whole SageMaker model (MBs of JSON): once is enough.
-    model = botocore.session.get_session().get_service_model("sagemaker")
-    return frozenset(model.operation_model(operation).input_shape.members)
+    return frozenset(_sagemaker_model().operation_model(operation).input_shape.members)
 
 
 class StateTaskServiceSageMaker(StateTaskServiceCallback):

@@ -101,31 +101,31 @@ def reserve_first_free(*, ledger: CapacityLedger, quotas_client: Any, sagemaker_
     seen: dict[str, Any] = {}
     versions: dict[str, int] = {}
     account_limit = values[policy.ACCOUNT_INSTANCES_QUOTA]
+    # Ledger snapshots read for the account-wide count serve as each type's first reservation attempt.
+    snapshots: dict[str, Any] = {}
     if account_limit is not None:
         # Every type counts here: this run's (reservations and jobs) and any other running.
         snapshots = {t: ledger.snapshot(t, now) for t in instance_order}
         in_use = sum(policy.instances_in_use(snapshots[t].live, usage[t]) for t in instance_order) + sum(
             count for t, jobs in usage.items() if t not in names for count in jobs.values())
-        # A run that already holds a slot (a retried check) is within the quota by its own count.
-        holds = any(item["holder"] == holder for snapshot in snapshots.values() for item in snapshot.live)
         account = {"quota_name": policy.ACCOUNT_INSTANCES_QUOTA, "quota": account_limit, "in_use": in_use,
                    "quota_code": quota_reads.code_of(quotas_client, policy.ACCOUNT_INSTANCES_QUOTA)}
         seen[policy.ACCOUNT_INSTANCES_QUOTA] = account
-        if holds:
-            pass
-        elif account_limit < instances:
+        # A run that already holds a slot (a retried check) is within the quota by its own count.
+        holds = any(item["holder"] == holder for snapshot in snapshots.values() for item in snapshot.live)
+        if not holds and account_limit < instances:
             return policy.account_too_small_decision(account_limit, instances, seen, budget.region)
-        elif in_use + instances > account_limit:
+        if not holds and in_use + instances > account_limit:
             # Another type's launch racing this check can still overshoot: CreateTrainingJob then
             # refuses it and that run backs off (the refused path).
             return policy.wait_decision(policy.account_full_situation(account, instances), budget, quotas=seen,
                                         hint_type=policy.ACCOUNT_INSTANCES_QUOTA,
-                                        versions=ledger.versions(instance_order), rng=rng)
+                                        versions={t: snap.version for t, snap in snapshots.items()}, rng=rng)
     ahead_of_us = 0
     near_front = False  # first in line for some type: worth re-checking on the backoff
     for instance_type in instance_order:
         limit = quotas.get(instance_type)
-        code = quota_reads.quota_code(quotas_client, instance_type)
+        code = quota_reads.code_of(quotas_client, names[instance_type])
         if not limit:
             seen[instance_type] = {"quota_name": policy.quota_name(instance_type), "quota": limit or 0, "in_use": None,
                                    "quota_code": code}
@@ -136,7 +136,7 @@ def reserve_first_free(*, ledger: CapacityLedger, quotas_client: Any, sagemaker_
         ahead_of_us = max(ahead_of_us, ahead)
         near_front = near_front or ahead == 0
         for _conflict in range(RESERVE_ATTEMPTS):
-            snapshot = ledger.snapshot(instance_type, now)
+            snapshot = snapshots.pop(instance_type, None) or ledger.snapshot(instance_type, now)
             versions[instance_type] = snapshot.version
             used = policy.instances_in_use(snapshot.live, usage[instance_type])
             seen[instance_type] = {"quota_name": policy.quota_name(instance_type), "quota": limit, "in_use": used,
