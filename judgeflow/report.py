@@ -1,9 +1,16 @@
-"""The report picture (PNG) and the Markdown summary of one run."""
+"""The report picture (PNG) and the Markdown summary of one run.
+
+Labels, category and criterion names, warnings and the run id come from users and datasets: both
+renderings show them as plain text, never as math, TeX, Markdown or HTML.
+"""
 
 from __future__ import annotations
 
+import html
 import io
 import math
+import re
+import warnings
 from typing import Any, Mapping
 
 import matplotlib
@@ -14,15 +21,39 @@ from matplotlib.patches import Wedge  # noqa: E402
 
 COLOR_A, COLOR_B, COLOR_TIE, COLOR_ERR = "#4C72B0", "#DD8452", "#8C8C8C", "#C44E52"
 
+# Every Text the figure creates (titles, tick labels, legends, annotations, table cells, pie labels)
+# takes parse_math and usetex from these rcParams when it is created, and tick labels are created
+# while drawing: so the whole render, savefig included, runs under them. Pinned here so neither a
+# `$...$` in a label nor a matplotlibrc with `text.usetex: True` can make matplotlib interpret text.
+PLAIN_TEXT_RC = {"text.parse_math": False, "text.usetex": False, "axes.formatter.use_mathtext": False}
+# Display lengths only: the data (Parquet, summary.json, summary.md) keeps the full text.
+LABEL_DISPLAY_CHARS = 40
+TITLE_DISPLAY_CHARS = 60
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def _shown(value: Any, limit: int = LABEL_DISPLAY_CHARS) -> str:
+    """User text as the picture shows it: on one line (our layout places the line breaks) and cut
+    with an ellipsis past `limit` characters."""
+    text = _CONTROL_CHARACTERS.sub(" ", str(value))
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
 
 def _fmt(value: Any, pattern: str = "{:.3f}") -> str:
     return "-" if value is None else pattern.format(value)
 
 
 def render_png(summary: Mapping[str, Any]) -> bytes:
+    with matplotlib.rc_context(PLAIN_TEXT_RC), warnings.catch_warnings():
+        # A label in a script the font lacks (emoji, say) is drawn as boxes; not worth a warning per glyph.
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
+        return _render_png(summary)
+
+
+def _render_png(summary: Mapping[str, Any]) -> bytes:
     ours = summary["judgeflow_statistics"]
     service = summary["service_metrics"]
-    label_a, label_b = summary.get("model_a", "A"), summary.get("model_b", "B")
+    label_a, label_b = _shown(summary.get("model_a", "A")), _shown(summary.get("model_b", "B"))
     counts = [ours["a_wins"], ours["b_wins"], ours["ties"], ours["errors"]]
     categories = summary.get("per_category") or []
     criteria = summary.get("criteria") or []
@@ -30,7 +61,8 @@ def render_png(summary: Mapping[str, Any]) -> bytes:
     rows = 2 + len(extra_panels)
     fig = plt.figure(figsize=(16, 4.6 * rows), dpi=100)
     grid = fig.add_gridspec(rows, 3, hspace=0.55, wspace=0.3)
-    title = f"{label_b} (B) vs {label_a} (A) - judge {summary.get('judge_model') or '?'} - verdict: {ours['verdict']}"
+    title = (f"{_shown(label_b, TITLE_DISPLAY_CHARS // 2)} (B) vs {_shown(label_a, TITLE_DISPLAY_CHARS // 2)} (A)"
+             f" - judge {_shown(summary.get('judge_model') or '?')} - verdict: {ours['verdict']}")
     fig.suptitle(title, fontsize=15, fontweight="bold")
     if summary.get("produced_by") == "local-emulator":
         fig.text(0.5, 0.955, "Produced by the local-emulator (deterministic rule, not a Nova judge)",
@@ -122,21 +154,20 @@ def render_png(summary: Mapping[str, Any]) -> bytes:
                label=f"{label_a} (A)")
         ax.bar([p + 0.2 for p in positions], [c["mean_b"] for c in criteria], width=0.4, color=COLOR_B,
                label=f"{label_b} (B)")
-        ax.set_xticks(list(positions), [f"{c['name']}\n(n={c['items']})" for c in criteria])
+        ax.set_xticks(list(positions), [f"{_shown(c['name'])}\n(n={c['items']})" for c in criteria])
         ax.set_ylabel("mean criterion score")
         ax.legend()
         ax.set_title("Rubric criteria: mean score per response")
 
     if categories:
         ax = fig.add_subplot(grid[2 + extra_panels.index("categories"), :])
-        labels = [c["category"] for c in categories]
         values = [c["b_share"] if c["b_share"] is not None else float("nan") for c in categories]
         lows = [v - c["wilson_low"] if c["wilson_low"] is not None else 0 for v, c in zip(values, categories)]
         highs = [c["wilson_high"] - v if c["wilson_high"] is not None else 0 for v, c in zip(values, categories)]
-        ax.errorbar(range(len(labels)), values, yerr=[lows, highs], fmt="o", color=COLOR_B, capsize=5)
+        ax.errorbar(range(len(categories)), values, yerr=[lows, highs], fmt="o", color=COLOR_B, capsize=5)
         ax.axhline(0.5, color="black", linestyle="--", linewidth=1)
-        ax.set_xticks(range(len(labels)), [f"{c['category']}\n(n={c['A'] + c['B'] + c['tie'] + c['error']})"
-                                           for c in categories])
+        ax.set_xticks(range(len(categories)),
+                      [f"{_shown(c['category'])}\n(n={c['A'] + c['B'] + c['tie'] + c['error']})" for c in categories])
         ax.set_ylim(0, 1)
         ax.set_ylabel("B share of decisive")
         ax.set_title("Per-category win rate of B (Wilson 95%)")
@@ -147,22 +178,40 @@ def render_png(summary: Mapping[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
+# What CommonMark, GitHub-flavoured tables/strikethrough and GitHub's own extensions (math, emoji
+# shortcodes, @mentions) give a meaning to inside a line. Block markers (`-`, `+`, `1.`, `>`) only
+# act at the start of a line, and user text never starts one (line breaks are flattened); `#` is
+# escaped anyway. `&`, `<` and `>` become entities instead, so no HTML tag or entity survives.
+_MARKDOWN_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]()!|~$:@#])")
+_LINE_BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+
+
+def markdown_text(value: Any) -> str:
+    """`value` as literal text inside one Markdown line or table cell.
+
+    No library does this one job: Markdown packages render Markdown (markdown-it-py is the oracle
+    in the tests), escaping is a few lines once the special characters are listed."""
+    one_line = _LINE_BREAKS.sub(" ", str(value))
+    return _MARKDOWN_INLINE_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
+
+
 def render_markdown(summary: Mapping[str, Any]) -> str:
     ours = summary["judgeflow_statistics"]
     service = summary["service_metrics"]
+    text = markdown_text
     lines = [
-        f"# judgeflow run {summary['run_id']}",
+        f"# judgeflow run {text(summary['run_id'])}",
         "",
-        f"- produced by: **{summary.get('produced_by')}**",
-        f"- task: {summary.get('task')}, judge: {summary.get('judge_model')}",
-        f"- A = {summary.get('model_a')}, B = {summary.get('model_b')}",
-        f"- verdict: **{ours['verdict']}** ({ours['verdict_reason']})",
+        f"- produced by: **{text(summary.get('produced_by'))}**",
+        f"- task: {text(summary.get('task'))}, judge: {text(summary.get('judge_model'))}",
+        f"- A = {text(summary.get('model_a'))}, B = {text(summary.get('model_b'))}",
+        f"- verdict: **{text(ours['verdict'])}** ({text(ours['verdict_reason'])})",
         "",
         "| metric | value |",
         "|---|---|",
         f"| A / B / ties / errors | {ours['a_wins']} / {ours['b_wins']} / {ours['ties']} / {ours['errors']} |",
-        f"| service winrate [lower, upper] | {service.get('winrate')} [{service.get('lower_rate')}, "
-        f"{service.get('upper_rate')}] |",
+        f"| service winrate [lower, upper] | {text(service.get('winrate'))} [{text(service.get('lower_rate'))}, "
+        f"{text(service.get('upper_rate'))}] |",
         f"| judgeflow B share of decisive, Wilson 95% | {_fmt(ours.get('b_share_decisive'))} "
         f"[{_fmt(ours.get('wilson_low'))}, {_fmt(ours.get('wilson_high'))}] |",
         f"| tie-as-half win rate | {_fmt(ours.get('tie_half_win_rate'))} |",
@@ -170,6 +219,9 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         f"| forward/backward agreement | {_fmt(ours.get('agreement_rate'), '{:.1%}')} |",
     ]
     for category in summary.get("per_category") or []:
-        lines.append(f"| category {category['category']}: B share [Wilson] | {_fmt(category['b_share'])} "
+        lines.append(f"| category {text(category['category'])}: B share [Wilson] | {_fmt(category['b_share'])} "
                      f"[{_fmt(category['wilson_low'])}, {_fmt(category['wilson_high'])}] |")
+    warnings_found = summary.get("warnings") or []
+    if warnings_found:
+        lines += ["", "## warnings", "", *(f"- {text(warning)}" for warning in warnings_found)]
     return "\n".join(lines) + "\n"
