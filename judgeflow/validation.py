@@ -54,6 +54,26 @@ class Finding:
 
 
 @dataclass
+class _LineEnds:
+    """Lines ending in CR LF (Windows line ends): valid JSON Lines, reported once per file."""
+    first_crlf_line: int | None = None
+    crlf_lines: int = 0
+
+    def crlf(self, line_no: int) -> None:
+        if self.first_crlf_line is None:
+            self.first_crlf_line = line_no
+        self.crlf_lines += 1
+
+    def warning(self, lines: int) -> Finding | None:
+        if not self.crlf_lines:
+            return None
+        return Finding(self.first_crlf_line, None, "crlf_line_end",
+                       f"{self.crlf_lines} of {lines} lines end with CR LF (Windows line ends), the first on line "
+                       f"{self.first_crlf_line}; JSON reads the CR as whitespace and the file is staged with LF "
+                       "line ends.", "nothing to fix: CR LF line ends are accepted.")
+
+
+@dataclass
 class ValidationReport:
     source: str
     task: str
@@ -252,6 +272,7 @@ def validate_stream(
         raise ValueError(f"Unknown task {task!r}; allowed: {list(TASKS)}")
     digest = _BackgroundDigest()
     trailing_blank: list[int] = []
+    line_ends = _LineEnds()
     seen_rows: dict[int, int] = {}  # hash of the three fields -> first line (bounded)
 
     def hashed(stream: Iterable[bytes]) -> Iterator[bytes]:
@@ -282,8 +303,9 @@ def validate_stream(
                 record = loads(body)
             except orjson.JSONDecodeError:
                 record = None
-            # The usual line is one record and nothing else: everything else takes the long way.
-            if type(record) is not dict or trailing_blank or line_no == 1 or body[-1] == CR:
+            # The usual line is one record and nothing else: everything else takes the long way. A
+            # CR before the LF is JSON whitespace (RFC 8259 section 2), so orjson has read the record.
+            if type(record) is not dict or trailing_blank or line_no == 1:
                 if line_no == 1 and _is_binary(body):
                     report.add_error(Finding(1, None, "binary_content",
                                              "the file is binary (gzip or other), not JSON Lines text.",
@@ -293,9 +315,11 @@ def validate_stream(
                 index = line_no - batch_first_line
                 known_offset += sum(len(line) + 1 for line in lines[known_index:index])
                 known_index = index
-                record = _unusual_line(report, line_no, body, known_offset, trailing_blank)
+                record = _unusual_line(report, line_no, body, known_offset, trailing_blank, line_ends)
                 if record is None:
                     continue
+            elif body[-1] == CR:
+                line_ends.crlf(line_no)
             records += 1
             if records == max_rows + 1:
                 report.add_error(Finding(line_no, None, "too_many_rows",
@@ -335,6 +359,8 @@ def validate_stream(
     report.records = records
     report.max_tokens_estimate = max_tokens
     report.lines = line_no
+    if crlf_warning := line_ends.warning(line_no):
+        report.add_warning(crlf_warning)
     report.content_sha256 = digest.hexdigest()
     report.bytes_read = digest.size
     if report.records == 0 and not report.error_counts:
@@ -349,10 +375,11 @@ def _is_binary(first_line: memoryview) -> bool:
 
 
 def _unusual_line(report: ValidationReport, line_no: int, body: memoryview, line_offset: int,
-                  blank_lines: list[int]) -> dict[str, Any] | None:
+                  blank_lines: list[int], line_ends: _LineEnds) -> dict[str, Any] | None:
     """The record of a line that is not simply one JSON object, or None; reports what is wrong
-    (a BOM, a cut line, CRLF, blank lines before it, bad UTF-8 or JSON, a non-object). A blank
-    line is remembered in `blank_lines`: it is an error only if a record follows it."""
+    (a BOM, a cut line, blank lines before it, bad UTF-8 or JSON, a non-object) and tallies a CR
+    LF line end in `line_ends`. A blank line is remembered in `blank_lines`: it is an error only
+    if a record follows it."""
     if line_no == 1 and bytes(body[:len(UTF8_BOM)]) == UTF8_BOM:
         report.add_error(Finding(1, None, "byte_order_mark", "the file starts with a UTF-8 byte-order mark (BOM).",
                                  "save the file as UTF-8 without BOM."))
@@ -364,8 +391,7 @@ def _unusual_line(report: ValidationReport, line_no: int, body: memoryview, line
                                  "put one record per line; a record must stay within the token limit."))
         return None
     if body and body[-1] == CR:
-        report.add_error(Finding(line_no, None, "crlf_line_end", "the line ends with CRLF (Windows line end).",
-                                 "save the file with LF (Unix) line ends."))
+        line_ends.crlf(line_no)
         body = body[:-1]
     if not body or bytes(body).isspace():
         blank_lines.append(line_no)
@@ -384,8 +410,13 @@ def _unusual_line(report: ValidationReport, line_no: int, body: memoryview, line
                                      f"invalid UTF-8 at byte offset {line_offset + bad.start} of the file.",
                                      "re-encode the file as UTF-8."))
             return None
+        fix = "write one complete JSON object per line."
+        # A CR that is not a line end is JSON whitespace, unless it separates records or sits in a string.
+        if b"\r" in bytes(body):
+            fix += (" The line holds a carriage return (CR): if the file has CR-only (classic Mac) line ends, "
+                    "save it with LF or CR LF line ends; inside a string, write a CR as \\r.")
         report.add_error(Finding(line_no, None, "invalid_json", f"not valid JSON: {exc.msg} at column {exc.colno}.",
-                                 "write one complete JSON object per line."))
+                                 fix))
         return None
     if type(record) is not dict:
         report.add_error(Finding(line_no, None, "not_an_object", f"the line is a JSON {_json_type(record)}, not an object.",

@@ -73,9 +73,61 @@ def test_every_invalid_utf8_line_reports_its_own_byte_offset(chunk):
     assert [f.message for f in report.errors if f.kind == "invalid_utf8"] == expected
 
 
-def test_bom_crlf_and_blank_lines_inside_are_errors_trailing_blank_lines_are_fine():
+def test_bom_and_blank_lines_inside_are_errors_trailing_blank_lines_are_fine():
     data = b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\r\n\n" + lines(GOOD) + b"\n\n"
-    assert findings(run(data)) == [(1, None, "byte_order_mark"), (1, None, "crlf_line_end"), (2, None, "blank_line")]
+    assert findings(run(data)) == [(1, None, "byte_order_mark"), (2, None, "blank_line")]
+
+
+def warnings(report):
+    return [(f.line, f.field, f.kind) for f in report.warnings]
+
+
+@pytest.mark.parametrize("chunk", [7, 1 << 20])
+def test_crlf_line_ends_are_valid_with_one_warning_for_the_file(chunk):
+    records = [{**GOOD, "prompt": f"q{i}"} for i in range(5)]
+    data = lines(*records).replace(b"\n", b"\r\n")
+    report = run(data, chunk=chunk)
+    assert report.valid and report.records == 5 and report.lines == 5
+    assert warnings(report) == [(1, None, "crlf_line_end")]
+    (warning,) = report.warnings
+    assert "5 of 5 lines" in warning.message and "staged with LF line ends" in warning.message
+    assert warning.fix.startswith("nothing to fix")
+    import hashlib
+    assert report.content_sha256 == hashlib.sha256(data).hexdigest()  # the bytes as uploaded
+
+
+def test_some_crlf_lines_name_the_first_and_count_them():
+    records = [{**GOOD, "prompt": f"q{i}"} for i in range(6)]
+    data = b"".join(json.dumps(r).encode() + (b"\r\n" if i in (2, 4) else b"\n") for i, r in enumerate(records))
+    report = run(data)
+    assert report.valid and report.records == 6
+    (warning,) = report.warnings
+    assert (warning.line, warning.kind) == (3, "crlf_line_end") and "2 of 6 lines" in warning.message
+
+
+def test_crlf_blank_lines_are_blank_lines():
+    data = lines(GOOD).replace(b"\n", b"\r\n") + b"\r\n" + lines({**GOOD, "prompt": "x"})
+    assert findings(run(data)) == [(2, None, "blank_line")]
+    trailing = run(lines(GOOD, {**GOOD, "prompt": "x"}).replace(b"\n", b"\r\n") + b"\r\n\r\n")
+    assert trailing.valid and trailing.records == 2 and warnings(trailing) == [(1, None, "crlf_line_end")]
+
+
+def test_a_cr_between_json_tokens_is_whitespace_and_not_a_line_end():
+    """RFC 8259 section 2: CR is insignificant whitespace between tokens, wherever it stands."""
+    data = b'{"prompt": "p",\r"response_A": "a",\r\r"response_B": "b"}\n' + lines(GOOD)
+    report = run(data)
+    assert report.valid and report.records == 2 and report.warnings == []
+
+
+def test_a_raw_cr_inside_a_string_or_cr_only_line_ends_are_invalid_with_a_hint():
+    raw_cr_in_text = b'{"prompt": "p\r", "response_A": "a", "response_B": "b"}\n'
+    classic_mac = lines(GOOD, {**GOOD, "prompt": "x"}).replace(b"\n", b"\r")
+    for data in (raw_cr_in_text, classic_mac):
+        (error,) = run(data).errors
+        assert (error.line, error.kind) == (1, "invalid_json")
+        assert "carriage return (CR)" in error.fix and "CR-only" in error.fix
+    (plain,) = run(b"{broken\n").errors
+    assert "carriage return" not in plain.fix
 
 
 def test_empty_file_and_binary_content():

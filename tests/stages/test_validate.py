@@ -101,3 +101,13 @@ def test_handler_accepts_warnings(shared_deployment):
     result = validate(shared_deployment, "manual/warn.txt")
     assert result["valid"] is True
     assert {w["kind"] for w in result["warnings"]} == {"duplicate_row", "file_extension"}
+
+
+def test_handler_accepts_crlf_line_ends_with_one_warning(shared_deployment):
+    data = jsonl(GOOD, {**GOOD, "prompt": "another"}).replace(b"\n", b"\r\n")
+    shared_deployment.put_dataset("manual/windows.jsonl", data)
+    result = validate(shared_deployment, "manual/windows.jsonl")
+    assert result["valid"] is True and result["dataset"]["records"] == 2
+    assert [(w["kind"], w["line"]) for w in result["warnings"]] == [("crlf_line_end", 1)]
+    import hashlib
+    assert result["dataset"]["sha256"] == hashlib.sha256(data).hexdigest()
