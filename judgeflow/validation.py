@@ -39,6 +39,16 @@ DUPLICATE_CHECK_LIMIT = 200_000
 # Documented in README "Dataset format".
 CHARS_PER_TOKEN = 4
 JUDGE_PROMPT_OVERHEAD_TOKENS = 300
+# How deep a line may nest objects and arrays, the record object counting as level 1. Extra fields
+# travel on: staging writes them to the sidecar with orjson.dumps, which refuses more than 254
+# levels, and orjson.loads stops at 1024 (https://github.com/ijl/orjson#serialize, #deserialize;
+# both tested in tests/domain/test_validation.py); the results stage's json and pyarrow take
+# thousands. 64 is far beyond real metadata and well inside every stage.
+MAX_NESTING_DEPTH = 64
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+_CONTAINER_TYPES = frozenset({dict, list})
+# What nests in JSON text: brackets and braces outside strings (a string is skipped whole).
+_NESTING_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}:]')
 
 
 @dataclass(frozen=True)
@@ -150,16 +160,22 @@ def _validator(task: str) -> "Draft202012Validator":
     return Draft202012Validator(task_schema(task))
 
 
-def line_batches(chunks: Iterable[bytes], *,
-                 max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[list[memoryview], int]]:
+def line_batches(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_BYTES,
+                 look_for_nesting: bool = False) -> Iterator[tuple[list[memoryview], int, bool]]:
     """Split a byte stream into lines without their LF, in batches: (lines, byte offset of the
-    first). Within a batch each line starts one byte after the previous one ends; a line longer
-    than `max_line_bytes` is cut to its first `max_line_bytes` bytes followed by the OVERSIZED
-    marker and comes alone in its batch. Memory stays bounded by one chunk plus `max_line_bytes`.
+    first, may nest). Within a batch each line starts one byte after the previous one ends; a line
+    longer than `max_line_bytes` is cut to its first `max_line_bytes` bytes followed by the
+    OVERSIZED marker and comes alone in its batch. Memory stays bounded by one chunk plus
+    `max_line_bytes`.
 
     Lines are views into the chunk they were read in, not copies, and come in batches: the
     usual line costs one slice, so validation runs at several hundred MB/s (copying each line
     cost a third of the time of parsing it).
+
+    "May nest" is False only when `look_for_nesting` is set and no line of the batch holds a `[`
+    or a `{` after its first byte: then no line nests an array or object in its record. It costs
+    one memchr-fast find per line, where looking at the types of each parsed record's values
+    cost validation 13 %.
     """
     pending: list[bytes] = []  # copies of the pieces of the line that spans chunks (<= max_line_bytes)
     kept = length = offset = 0  # offset: where the next line starts in the stream
@@ -172,9 +188,9 @@ def line_batches(chunks: Iterable[bytes], *,
             pending.append(bytes(piece[:room]))  # a copy: a view would hold its whole chunk
             kept += min(room, len(piece))
 
-    def cut() -> tuple[list[memoryview], int]:  # the line kept so far, as a batch of its own
+    def cut() -> tuple[list[memoryview], int, bool]:  # the line kept so far, as a batch of its own
         nonlocal kept, length, offset
-        batch = [memoryview(b"".join(pending) + (OVERSIZED if length > max_line_bytes else b""))], offset
+        batch = [memoryview(b"".join(pending) + (OVERSIZED if length > max_line_bytes else b""))], offset, True
         offset += length + 1
         pending.clear()
         kept = length = 0
@@ -188,21 +204,23 @@ def line_batches(chunks: Iterable[bytes], *,
             yield cut()
             start, end = end + 1, find(b"\n", end + 1)
         batch: list[memoryview] = []
-        batch_offset = offset
+        batch_offset, batch_start, flat = offset, start, look_for_nesting
         while end >= 0:
             if end - start > max_line_bytes:
                 if batch:
-                    yield batch, batch_offset
+                    yield batch, batch_offset, not (flat and find(b"[", batch_start, start) < 0)
                     batch = []
                 keep(view[start:end])
                 yield cut()
-                batch_offset = offset
+                batch_offset, batch_start, flat = offset, end + 1, look_for_nesting
             else:
                 batch.append(view[start:end])
                 offset += end - start + 1
+                if flat and find(b"{", start + 1, end) >= 0:
+                    flat = False
             start, end = end + 1, find(b"\n", end + 1)
         if batch:
-            yield batch, batch_offset
+            yield batch, batch_offset, not (flat and find(b"[", batch_start, start) < 0)
         keep(view[start:])
     if length:
         yield cut()
@@ -210,7 +228,7 @@ def line_batches(chunks: Iterable[bytes], *,
 
 def iter_lines(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[bytes, int]]:
     """(line, byte offset of its start) of a byte stream, one at a time (see `line_batches`)."""
-    for lines, offset in line_batches(chunks, max_line_bytes=max_line_bytes):
+    for lines, offset, _may_nest in line_batches(chunks, max_line_bytes=max_line_bytes):
         for line in lines:
             yield bytes(line), offset
             offset += len(line) + 1
@@ -292,7 +310,7 @@ def validate_stream(
     tracking = True
     loads, seen = orjson.loads, seen_rows.setdefault
     binary = False
-    for lines, batch_offset in line_batches(hashed(chunks)):
+    for lines, batch_offset, may_nest in line_batches(hashed(chunks), look_for_nesting=True):
         if binary:
             continue  # still hash and count the rest
         batch_first_line = line_no + 1
@@ -325,6 +343,11 @@ def validate_stream(
                 report.add_error(Finding(line_no, None, "too_many_rows",
                                          f"the file has more than {max_rows} records (the configured maximum).",
                                          "split the file, or raise judgeflow.max_rows in cdk.json."))
+            # Only extra fields can nest (a Nova field must be a string).
+            if may_nest and len(record) > 3 and not _CONTAINER_TYPES.isdisjoint(map(type, record.values())):
+                for name, value in record.items():
+                    if name not in NOVA_FIELDS and _nests_deeper(value, MAX_NESTING_DEPTH - 1):
+                        report.add_error(_too_deep(line_no, name))
             prompt, response_a, response_b = record.get("prompt"), record.get("response_A"), record.get("response_B")
             # The schema's rule, checked inline for speed (tests prove it agrees with the schema): each
             # field a string holding a non-whitespace character.
@@ -369,6 +392,54 @@ def validate_stream(
     return report
 
 
+def _nests_deeper(value: Any, levels: int) -> bool:
+    """Whether `value` holds more than `levels` levels of arrays and objects (a scalar holds none).
+    A flat container is settled by one C-level look at its element types; the walk recurses only
+    into nested ones, and never more than `levels` deep."""
+    if type(value) is dict:
+        children: Iterable[Any] = value.values()
+    elif type(value) is list:
+        children = value
+    else:
+        return False
+    if levels == 0:
+        return True
+    if _SCALAR_TYPES.issuperset(map(type, children)):
+        return False
+    return any(_nests_deeper(child, levels - 1) for child in children)
+
+
+def _text_nests_too_deep(text: bytes) -> tuple[bool, str | None]:
+    """For a line orjson refused: whether its text nests more than MAX_NESTING_DEPTH levels, and
+    the top-level field it was in when it went past (None if it is not in one)."""
+    depth, field_name, last_string = 0, None, b'""'
+    for match in _NESTING_TOKENS.finditer(text):
+        token = match.group()
+        if token[0] == 0x22:  # a string
+            last_string = token
+        elif token == b":":
+            if depth == 1:
+                field_name = last_string
+        elif token in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_NESTING_DEPTH:
+                try:
+                    return True, None if field_name is None else orjson.loads(field_name)
+                except orjson.JSONDecodeError:
+                    return True, None
+        else:
+            depth -= 1
+    return False, None
+
+
+def _too_deep(line_no: int, name: str | None) -> Finding:
+    where = f"field '{name}'" if name is not None else "the line"
+    return Finding(line_no, name, "nesting_too_deep",
+                   f"{where} nests objects and arrays more than {MAX_NESTING_DEPTH} levels deep (the record "
+                   f"counts as one level); judgeflow keeps extra fields up to {MAX_NESTING_DEPTH} levels.",
+                   f"flatten {where} (for example, store it as a JSON string) or drop it.")
+
+
 def _is_binary(first_line: memoryview) -> bool:
     head = bytes(first_line[:1024])
     return head.startswith(GZIP_MAGIC) or b"\x00" in head
@@ -409,6 +480,10 @@ def _unusual_line(report: ValidationReport, line_no: int, body: memoryview, line
             report.add_error(Finding(line_no, None, "invalid_utf8",
                                      f"invalid UTF-8 at byte offset {line_offset + bad.start} of the file.",
                                      "re-encode the file as UTF-8."))
+            return None
+        too_deep, name = _text_nests_too_deep(bytes(body))
+        if too_deep:  # valid JSON, maybe, but deeper than orjson reads (1024 levels)
+            report.add_error(_too_deep(line_no, name))
             return None
         fix = "write one complete JSON object per line."
         # A CR that is not a line end is JSON whitespace, unless it separates records or sits in a string.

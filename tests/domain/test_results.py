@@ -77,6 +77,22 @@ def test_sidecar_with_mixed_types_still_joins():
     assert [i["line_number"] for i in items] == [1, 2, 4, None]
 
 
+def test_extra_fields_at_the_nesting_bound_pass_validation_staging_and_the_items_parquet():
+    from judgeflow.stages.stage_input import iter_records, sidecar_line
+    from judgeflow.validation import MAX_NESTING_DEPTH, validate_stream
+
+    deep_list, deep_object = "leaf", "leaf"
+    for _ in range(MAX_NESTING_DEPTH - 1):  # the record itself is the first level
+        deep_list, deep_object = [deep_list, 2], {"a": deep_object, "b": None}
+    dataset = b"".join(json.dumps({**r, "meta": deep_list, "tree": deep_object}).encode() + b"\n" for r in RECORDS)
+    assert validate_stream([dataset], source="d.jsonl", task="llm_judge", token_limit=7000, max_rows=10).valid
+    sidecar = b"".join(sidecar_line(n, r) for n, r in iter_records([dataset]))
+    items = table(build(emulator.emulate(RECORDS, PAIRWISE), sidecar=sidecar), "items")
+    assert [i["line_number"] for i in items] == [1, 2, 3, 4]
+    assert all(json.loads(i["sidecar_json"])["meta"] == deep_list for i in items)
+    assert all(json.loads(i["sidecar_json"])["tree"] == deep_object for i in items)
+
+
 def test_label_is_the_last_one_and_missing_labels_are_errors():
     from judgeflow.items import items_table
     import pyarrow as pa

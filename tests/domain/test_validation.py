@@ -225,3 +225,89 @@ def test_a_read_that_fails_midway_raises_and_leaves_no_hashing_thread():
     with pytest.raises(ConnectionResetError):
         validate_stream(broken_stream(), source="data.jsonl", task="llm_judge", token_limit=7000, max_rows=100)
     assert not [t for t in threading.enumerate() if t.name == "dataset-sha256"]
+
+
+def nested(levels: int, kind: str = "list") -> bytes:
+    """JSON text of `levels` nested arrays (or objects), innermost holding 1."""
+    if kind == "list":
+        return b"[" * levels + b"1" + b"]" * levels
+    return b'{"a":' * levels + b"1" + b"}" * levels
+
+
+def with_extra(name: bytes, value: bytes) -> bytes:
+    return b'{"prompt": "p", "response_A": "a", "response_B": "b", "' + name + b'": ' + value + b"}"
+
+
+@pytest.mark.parametrize("kind", ["list", "object"])
+def test_an_extra_field_may_nest_up_to_the_bound_with_the_record(kind):
+    from judgeflow.validation import MAX_NESTING_DEPTH
+
+    at_bound = with_extra(b"meta", nested(MAX_NESTING_DEPTH - 1, kind))  # the record is one level
+    report = run(lines(at_bound, GOOD))
+    assert report.valid and report.records == 2
+
+
+@pytest.mark.parametrize("levels", [64, 100, 253, 254, 1000, 1023, 1024, 5000])
+@pytest.mark.parametrize("kind", ["list", "object"])
+def test_a_field_nesting_past_the_bound_is_rejected_naming_line_field_and_limit(levels, kind):
+    """Depths orjson reads (up to 1024 with the record) and depths it refuses give the same finding."""
+    from judgeflow.validation import MAX_NESTING_DEPTH
+
+    report = run(lines(GOOD, with_extra(b"meta", nested(levels, kind))), chunk=1 << 16)
+    assert findings(report) == [(2, "meta", "nesting_too_deep")]
+    (error,) = report.errors
+    assert f"{MAX_NESTING_DEPTH} levels" in error.message and "flatten" in error.fix and "drop" in error.fix
+
+
+def test_nesting_is_counted_outside_strings_and_names_an_escaped_field():
+    brackets_in_text = with_extra(b"note", b'"' + b"[{" * 3000 + b'"')
+    report = run(lines(brackets_in_text, with_extra(b'm\\"eta', nested(2000))), chunk=1 << 16)
+    assert findings(report) == [(2, 'm"eta', "nesting_too_deep")]
+
+
+def test_a_deep_line_that_is_not_a_record_is_rejected_without_a_field():
+    report = run(lines(GOOD, nested(3000)), chunk=1 << 16)
+    assert findings(report) == [(2, None, "nesting_too_deep")]
+    assert findings(run(lines(GOOD, nested(10)))) == [(2, None, "not_an_object")]
+
+
+def test_the_bound_is_inside_what_orjson_reads_and_writes():
+    """The reason for the bound: orjson.dumps (staging's sidecar) refuses past 254 levels and
+    orjson.loads (validation, staging) past 1024. If orjson ever changes, revisit the bound."""
+    import orjson
+    from judgeflow.validation import MAX_NESTING_DEPTH
+
+    assert MAX_NESTING_DEPTH <= 254
+    orjson.dumps(orjson.loads(nested(254)))
+    with pytest.raises(orjson.JSONEncodeError):
+        orjson.dumps(orjson.loads(nested(255)))
+    orjson.loads(nested(1024))
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(nested(1025))
+
+
+def test_a_batch_said_not_to_nest_has_no_line_that_could():
+    """line_batches' hint lets validation skip the type look at flat records: it may say "may
+    nest" wrongly, never "does not" wrongly."""
+    import random
+    from judgeflow.validation import line_batches
+
+    rng = random.Random(11)
+    pieces = [b'{"p": "x"}', b' {"p": 1}', b'{"a": {"b": 1}}', b'{"a": [1]}', b'{"s": "[{"}', b"\n", b"\n", b"\n"]
+    said_flat = 0
+    for _ in range(400):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 30)))
+        size = rng.choice([5, 16, 64, 1 << 20])
+        for lines, _offset, may_nest in line_batches([data[i:i + size] for i in range(0, len(data), size)],
+                                                     look_for_nesting=True):
+            if not may_nest:
+                said_flat += 1
+                assert all(b"[" not in bytes(line) and b"{" not in bytes(line[1:]) for line in lines), lines
+    assert said_flat > 100  # the hint does say "flat" for flat batches
+
+
+def test_a_deep_field_is_found_wherever_its_line_falls_in_a_batch():
+    deep = with_extra(b"meta", nested(100, "object"))
+    data = lines(*[{**GOOD, "prompt": f"q{i}"} for i in range(50)], deep, b"  " + deep)
+    for chunk in (7, 1000, 1 << 20):
+        assert findings(run(data, chunk=chunk)) == [(51, "meta", "nesting_too_deep"), (52, "meta", "nesting_too_deep")]

@@ -67,3 +67,15 @@ def test_crlf_dataset_stages_with_lf_line_ends_only(deployed):
     assert [json.loads(line) for line in staged.splitlines()] == [
         {name: r[name] for name in ("prompt", "response_A", "response_B")} for r in records]
     assert [json.loads(line) for line in sidecar.splitlines()] == [{"_line": 1, "category": "c"}, {"_line": 2, "id": 2}]
+
+
+def test_extra_fields_at_the_nesting_bound_stage_in_the_lambda_runtime(deployed):
+    from judgeflow.validation import MAX_NESTING_DEPTH
+
+    deep_list, deep_object = 1, 1
+    for _ in range(MAX_NESTING_DEPTH - 1):  # the record itself is the first level
+        deep_list, deep_object = [deep_list], {"a": deep_object}
+    record = {"prompt": "p", "response_A": "a", "response_B": "b", "meta": deep_list, "tree": deep_object}
+    result, staged, sidecar = stage(deployed, "manual/deep.jsonl", json.dumps(record).encode() + b"\n", "jf-deep")
+    assert result["items"] == 1 and json.loads(staged) == {"prompt": "p", "response_A": "a", "response_B": "b"}
+    assert json.loads(sidecar) == {"_line": 1, "meta": deep_list, "tree": deep_object}
