@@ -70,7 +70,9 @@ def _column(table: pa.Table, name: str, length: int) -> pa.ChunkedArray | pa.Arr
     return table.column(name) if name in table.column_names else pa.nulls(length, pa.string())
 
 
-SIDECAR_PREFIX = r'^\{"_line": (?P<line>\d+)(?:, "category": "(?P<category>[^"\\]*)")?'
+# A sidecar row's head: staging writes it compact (orjson: `{"_line":1,"category":"x"`); the optional
+# spaces read a sidecar written with json.dumps as well (CLI --sidecar, tests).
+SIDECAR_PREFIX = r'^\{"_line": ?(?P<line>\d+)(?:, ?"category": ?"(?P<category>[^"\\]*)")?'
 
 
 def _sidecar_lines(data: bytes) -> pa.Array:
@@ -87,7 +89,8 @@ def _sidecar_columns(data: bytes | None, length: int) -> tuple[pa.Array, pa.Arra
     """(line_number, category, raw row) per item, padded with nulls to `length`.
 
     Staging writes `{"_line": N, "category": ..., <other fields>}`, so a vectorized regex reads
-    both for the usual rows; rows whose category is not a plain string are parsed as JSON.
+    both for the usual rows; rows whose category is not a plain string are parsed as JSON. A
+    category of another JSON type (a number, an object) becomes its JSON text, non-ASCII kept.
     """
     data = (data or b"").strip(b"\n")
     lines = _sidecar_lines(data)[:length] if data else pa.array([], pa.string())
@@ -103,7 +106,8 @@ def _sidecar_columns(data: bytes | None, length: int) -> tuple[pa.Array, pa.Arra
             row = json.loads(lines[index].as_py())
             value = row.get("category")
             numbers[index] = row.get("_line")
-            names[index] = None if value is None else value if isinstance(value, str) else json.dumps(value)
+            names[index] = (None if value is None else value if isinstance(value, str)
+                            else json.dumps(value, ensure_ascii=False))
         line_numbers, categories = pa.array(numbers, pa.int64()), pa.array(names, pa.string())
     padding = length - len(lines)
     return (pa.concat_arrays([line_numbers, pa.nulls(padding, pa.int64())]),

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
 
 NOVA_FIELDS = ("prompt", "response_A", "response_B")
+# judgeflow's own key in each sidecar row (the record's line number, stage_input.sidecar_line): a
+# record may not use it, so the user's extra fields sit in the row beside it unchanged.
+LINE_FIELD = "_line"
 UTF8_BOM = b"\xef\xbb\xbf"
 GZIP_MAGIC = b"\x1f\x8b"
 CR = ord("\r")
@@ -203,10 +206,12 @@ def line_batches(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_BYTE
             keep(view[:end])
             yield cut()
             start, end = end + 1, find(b"\n", end + 1)
+        # A batch is contiguous: the stream offset follows from where it started in the chunk.
         batch: list[memoryview] = []
         batch_offset, batch_start, flat = offset, start, look_for_nesting
         while end >= 0:
             if end - start > max_line_bytes:
+                offset = batch_offset + start - batch_start
                 if batch:
                     yield batch, batch_offset, not (flat and find(b"[", batch_start, start) < 0)
                     batch = []
@@ -215,10 +220,10 @@ def line_batches(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_BYTE
                 batch_offset, batch_start, flat = offset, end + 1, look_for_nesting
             else:
                 batch.append(view[start:end])
-                offset += end - start + 1
                 if flat and find(b"{", start + 1, end) >= 0:
                     flat = False
             start, end = end + 1, find(b"\n", end + 1)
+        offset = batch_offset + start - batch_start
         if batch:
             yield batch, batch_offset, not (flat and find(b"[", batch_start, start) < 0)
         keep(view[start:])
@@ -308,7 +313,7 @@ def validate_stream(
 
     line_no = records = max_tokens = 0
     tracking = True
-    loads, seen = orjson.loads, seen_rows.setdefault
+    loads, seen, line_field = orjson.loads, seen_rows.setdefault, LINE_FIELD
     binary = False
     for lines, batch_offset, may_nest in line_batches(hashed(chunks), look_for_nesting=True):
         if binary:
@@ -343,6 +348,12 @@ def validate_stream(
                 report.add_error(Finding(line_no, None, "too_many_rows",
                                          f"the file has more than {max_rows} records (the configured maximum).",
                                          "split the file, or raise judgeflow.max_rows in cdk.json."))
+            if line_field in record:
+                report.add_error(Finding(line_no, LINE_FIELD, "reserved_field",
+                                         f"the field name '{LINE_FIELD}' is reserved: judgeflow keeps each record's "
+                                         "line number under it, beside your extra fields.",
+                                         f"rename '{LINE_FIELD}' (for example to 'source_line'); its value is then "
+                                         "kept as is with your other extra fields."))
             # Only extra fields can nest (a Nova field must be a string).
             if may_nest and len(record) > 3 and not _CONTAINER_TYPES.isdisjoint(map(type, record.values())):
                 for name, value in record.items():

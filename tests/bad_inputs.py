@@ -30,4 +30,6 @@ BAD_INPUTS = [
     ("over-token-limit", jsonl(GOOD, {**GOOD, "response_A": "word " * 8000}), (2, None, "too_many_tokens")),
     ("too-many-rows", jsonl(*[{**GOOD, "prompt": f"q{i}"} for i in range(100_001)]), (100_001, None, "too_many_rows")),
     ("gzip", gzip.compress(jsonl(GOOD)), (1, None, "binary_content")),
+    ("nested-too-deep", jsonl(GOOD, {**GOOD, "meta": json.loads("[" * 80 + "]" * 80)}), (2, "meta", "nesting_too_deep")),
+    ("reserved-field", jsonl({**GOOD, "_line": 7}), (1, "_line", "reserved_field")),
 ]

@@ -3,7 +3,8 @@
 Runs only on a file that passed validation. The staged file holds exactly prompt, response_A,
 response_B in that order, with text unchanged (non-ASCII kept as UTF-8, not escaped). The
 sidecar has one JSON object per staged item: `_line` (line in the original), then `category`
-when present, then the other extra fields.
+when present, then the other extra fields, each value as the record holds it (a `category` of any
+JSON type). Validation rejects a record with a field `_line`, so nothing overrides the line number.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import orjson
 
 from judgeflow import layout
 from judgeflow.adapters import s3 as objects
-from judgeflow.validation import NOVA_FIELDS, iter_lines
+from judgeflow.validation import LINE_FIELD, NOVA_FIELDS, iter_lines
 
 
 def iter_records(chunks: Iterable[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -31,8 +32,10 @@ def staged_line(record: Mapping[str, Any]) -> bytes:
 
 def sidecar_line(line_no: int, record: Mapping[str, Any]) -> bytes:
     extra = {k: v for k, v in record.items() if k not in NOVA_FIELDS}
+    if LINE_FIELD in extra:  # validation rejects it: reaching here is a fault, never a silent overwrite
+        raise ValueError(f"line {line_no} has the reserved field {LINE_FIELD!r}; it did not pass validation")
     # `_line` then `category` first: the results stage reads both with one vectorized regex.
-    head = {"_line": line_no, **({"category": extra.pop("category")} if "category" in extra else {})}
+    head = {LINE_FIELD: line_no, **({"category": extra.pop("category")} if "category" in extra else {})}
     return orjson.dumps({**head, **extra}) + b"\n"
 
 

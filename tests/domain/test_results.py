@@ -93,6 +93,46 @@ def test_extra_fields_at_the_nesting_bound_pass_validation_staging_and_the_items
     assert all(json.loads(i["sidecar_json"])["tree"] == deep_object for i in items)
 
 
+def staged_sidecar(records: list[dict]) -> bytes:
+    """The sidecar staging writes for `records`, after checking they pass validation."""
+    from judgeflow.stages.stage_input import iter_records, sidecar_line
+    from judgeflow.validation import validate_stream
+
+    dataset = b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records)
+    report = validate_stream([dataset], source="d.jsonl", task="llm_judge", token_limit=7000, max_rows=10)
+    assert report.valid, report.summary()
+    return b"".join(sidecar_line(n, r) for n, r in iter_records([dataset]))
+
+
+def test_a_category_of_any_json_type_is_kept_and_grouped_by_its_json_text():
+    categories = [3, {"name": "café", "tags": ["a", "b"]}, None, 'say "hi"']
+    sidecar = staged_sidecar([{**r, "category": c, "id": i} for i, (r, c) in enumerate(zip(RECORDS, categories))])
+    bundle = build(emulator.emulate(RECORDS, PAIRWISE), sidecar=sidecar)
+    items = table(bundle, "items")
+    assert [i["category"] for i in items] == ["3", '{"name": "café", "tags": ["a", "b"]}', None, 'say "hi"']
+    assert [json.loads(i["sidecar_json"]) for i in items] == [
+        {"_line": n + 1, "category": c, "id": n} for n, c in enumerate(categories)]
+    assert {c["category"] for c in bundle.summary["per_category"]} >= {"3", 'say "hi"'}
+
+
+def test_staged_sidecar_rows_are_read_without_parsing_each_row(monkeypatch):
+    """Staging writes compact JSON ({"_line":1,...}): the vectorized head regex must read it, so
+    100,000 rows never go through json.loads one by one."""
+    from judgeflow import items as items_module
+
+    sidecar = staged_sidecar([{**r, "category": c, "id": i} for i, (r, c) in
+                              enumerate(zip(RECORDS, ["geo", "日本", "geo", "sci"]))])
+
+    def no_row_parsing(text):
+        raise AssertionError(f"row parsed one by one: {text}")
+
+    import types
+    monkeypatch.setattr(items_module, "json", types.SimpleNamespace(loads=no_row_parsing, dumps=json.dumps))
+    line_numbers, categories, rows = items_module._sidecar_columns(sidecar, 4)
+    assert line_numbers.to_pylist() == [1, 2, 3, 4] and categories.to_pylist() == ["geo", "日本", "geo", "sci"]
+    assert rows.to_pylist() == sidecar.decode().splitlines()
+
+
 def test_label_is_the_last_one_and_missing_labels_are_errors():
     from judgeflow.items import items_table
     import pyarrow as pa

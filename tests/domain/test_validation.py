@@ -311,3 +311,16 @@ def test_a_deep_field_is_found_wherever_its_line_falls_in_a_batch():
     data = lines(*[{**GOOD, "prompt": f"q{i}"} for i in range(50)], deep, b"  " + deep)
     for chunk in (7, 1000, 1 << 20):
         assert findings(run(data, chunk=chunk)) == [(51, "meta", "nesting_too_deep"), (52, "meta", "nesting_too_deep")]
+
+
+@pytest.mark.parametrize("value", [7, "7", None, {"n": 1}])
+def test_a_field_named_like_judgeflows_line_number_is_rejected(value):
+    report = run(lines(GOOD, {**GOOD, "_line": value}))
+    assert findings(report) == [(2, "_line", "reserved_field")]
+    (error,) = report.errors
+    assert "reserved" in error.message and "rename '_line'" in error.fix
+
+
+def test_names_near_the_reserved_one_are_ordinary_extra_fields():
+    report = run(lines({**GOOD, "line": 1, "_line_": 2, "_Line": 3, "meta": {"_line": 4}}))
+    assert report.valid

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 
 def test_staged_file_has_exactly_the_three_fields_and_unchanged_text(deployed):
     records = [{"id": 1, "category": "ja", "prompt": "日本の首都は？", "response_A": "東京です。", "response_B": "Tōkyō — naïve “quotes”"},
@@ -79,3 +81,15 @@ def test_extra_fields_at_the_nesting_bound_stage_in_the_lambda_runtime(deployed)
     result, staged, sidecar = stage(deployed, "manual/deep.jsonl", json.dumps(record).encode() + b"\n", "jf-deep")
     assert result["items"] == 1 and json.loads(staged) == {"prompt": "p", "response_A": "a", "response_B": "b"}
     assert json.loads(sidecar) == {"_line": 1, "meta": deep_list, "tree": deep_object}
+
+
+def test_the_sidecar_never_lets_a_field_replace_the_line_number():
+    from judgeflow.stages.stage_input import sidecar_line
+
+    record = {"prompt": "p", "response_A": "a", "response_B": "b", "_line": 99}
+    with pytest.raises(ValueError, match="reserved field '_line'"):
+        sidecar_line(3, record)
+    del record["_line"]
+    row = sidecar_line(3, {**record, "line": 99, "category": {"k": [1]}, "id": "x"})
+    assert row.startswith(b'{"_line":3,"category":{"k":[1]}') and json.loads(row) == {
+        "_line": 3, "category": {"k": [1]}, "line": 99, "id": "x"}
