@@ -493,7 +493,8 @@ def _unusual_line(report: ValidationReport, line_no: int, body: memoryview, line
                                      "re-encode the file as UTF-8."))
             return None
         too_deep, name = _text_nests_too_deep(bytes(body))
-        if too_deep:  # valid JSON, maybe, but deeper than orjson reads (1024 levels)
+        # Past the bound, that is the finding: orjson stops at 1024 levels, so deeper valid JSON lands here.
+        if too_deep:
             report.add_error(_too_deep(line_no, name))
             return None
         fix = "write one complete JSON object per line."
