@@ -103,6 +103,9 @@ class StatelessStack(Stack):
                 input=events.RuleTargetInput.from_object({
                     "bucket": events.EventField.from_path("$.detail.bucket.name"),
                     "key": events.EventField.from_path("$.detail.object.key"),
+                    # The upload that raised the event: the run judges these bytes, even if the key
+                    # is overwritten before validation reads it.
+                    "version_id": events.EventField.from_path("$.detail.object.version-id"),
                     "source": "s3-event",
                     "event_id": events.EventField.from_path("$.id"),
                 }),

@@ -74,9 +74,14 @@ class RunWorkflow(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
 
+        # The execution input may be anything a console user typed (a string, an array): kept
+        # under $.request, so every later ResultPath writes into an object (a ResultPath into a
+        # string is a States.Runtime error, with no catch).
+        read_input = sfn.Pass(self, "Read execution input", parameters={"request.$": "$"},
+                              comment="The input as given, for the validate step to check")
         validate_task = _invoke(
             self, "Validate dataset", validate.function,
-            {"request.$": "$", **EXECUTION},
+            {"request.$": "$.request", **EXECUTION},
             "$.validation", "Stream the JSONL, check every line and the run settings",
         )
         record_rejection = _invoke(
@@ -215,7 +220,7 @@ class RunWorkflow(Construct):
         await_results.next(done)
 
         definition = (
-            sfn.Chain.start(validate_task)
+            sfn.Chain.start(read_input).next(validate_task)
             .next(sfn.Choice(self, "Dataset valid?")
                   .when(sfn.Condition.boolean_equals("$.validation.valid", False), record_rejection.next(rejected))
                   .otherwise(register_run.next(

@@ -85,9 +85,17 @@ def settings_from_metadata(metadata: Mapping[str, str]) -> MetadataSettings:
     misspelt setting is an error that names the right one; any other unknown key is ignored."""
     requested: dict[str, Any] = {}
     ignored: list[str] = []
-    for raw_key, value in metadata.items():
+    given_as: dict[str, str] = {}  # setting -> the header that gave it
+    for raw_key, raw_value in metadata.items():
         key = raw_key.lower().removeprefix("x-amz-meta-").replace("_", "-")
         name = METADATA_KEYS.get(key)
+        if name in given_as:
+            raise RunSettingsError(
+                f"S3 metadata sets {name} twice: 'x-amz-meta-{given_as[name]}' and 'x-amz-meta-{raw_key.lower()}'; "
+                "keep one of them")
+        if name:
+            given_as[name] = raw_key.lower()
+        value = _decoded(raw_key, raw_value)
         if name is None:
             meant = None if key in UPLOAD_TOOL_METADATA_KEYS else _setting_meant_by(key)
             if meant:
@@ -104,6 +112,22 @@ def settings_from_metadata(metadata: Mapping[str, str]) -> MetadataSettings:
         else:
             requested[name] = value
     return MetadataSettings(requested, tuple(ignored))
+
+
+def _decoded(header: str, value: str) -> str:
+    """A metadata value as the user wrote it. S3 returns a value holding non-ASCII characters
+    RFC 2047 encoded ("=?UTF-8?B?...?="): "Values of such headers are character decoded as per RFC
+    2047 before storing and encoded as per RFC 2047 to make them mail-safe before returning"
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html)."""
+    if "=?" not in value:
+        return value
+    from email.header import decode_header, make_header  # only for encoded values
+
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError) as exc:
+        raise RunSettingsError(f"x-amz-meta-{header.lower()}: the value {value!r} is not valid RFC 2047 text "
+                               f"({exc}); set it again as plain text") from None
 
 
 def _setting_meant_by(key: str) -> str | None:

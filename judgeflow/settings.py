@@ -41,6 +41,11 @@ DEFAULTS: dict[str, Any] = {
     "max_runtime_seconds": 86400,
     # How long the run waits for the results Lambda after the job completed.
     "results_timeout_seconds": 7200,
+    # Bounds on a judge output archive, checked while it streams (a compression bomb is refused
+    # once past them): what it may unpack to in all, and how many entries it may hold. The results
+    # function holds the unpacked files in memory (3,008 MB): 1 GiB leaves room for the tables.
+    "results_max_unpacked_bytes": 1 << 30,
+    "results_max_members": 10_000,
     # Validation limits.
     "token_limit": 7000,
     "max_rows": 100000,
@@ -62,6 +67,8 @@ class Settings:
     reservation_ttl_seconds: int
     max_runtime_seconds: int
     results_timeout_seconds: int
+    results_max_unpacked_bytes: int
+    results_max_members: int
     token_limit: int
     max_rows: int
     max_errors_reported: int

@@ -9,7 +9,10 @@ it run judgeflow's synthesized state machine unchanged. Every patch lives here, 
    transformer (moto delivers S3 events only to SQS/logs/buses, untransformed); each S3 event gets
    its own id (moto stamps all with one). Lambda targets
    are invoked asynchronously, as EventBridge does: the S3 PutObject that raised the event
-   returns before the function runs (`wait_for_deliveries()` joins them).
+   returns before the function runs (`wait_for_deliveries()` joins them). Delivery is at least once
+   and unordered on AWS: a test may ask for each event twice (`event_copies`), hold events back and
+   release them later, newest first (`hold_events`, `release_held_events`), or send an object's
+   event again (`redeliver_object_created`).
 3. `arn:aws:states:::sagemaker:createTrainingJob.sync` (moto: unsupported) calls CreateTrainingJob
    and polls DescribeTrainingJob, failing the task as AWS does (`SageMaker.<Code>Exception`,
    or States.TaskFailed with the job description as cause).
@@ -29,6 +32,8 @@ it run judgeflow's synthesized state machine unchanged. Every patch lives here, 
    each with its AWS source, switchable per test.
 10. IAM on every call of a deployed principal (the Lambdas, the state machine, the judge job, EventBridge
    targets), decided against the synthesized policies: offline/iam_enforcement.py.
+12. A Lambda step's reply may be lost after the function ran (`lose_replies`): Step Functions then
+   sees Lambda.ServiceException and retries the step, as AWS runs a step at least once.
 11. Parameters the interpreter's grammar takes for keywords (`"RoleArn.$"`, the key of a task's
    `Credentials`) are read as the JSONPath bindings they are inside `Parameters`.
 
@@ -57,6 +62,7 @@ from urllib.parse import unquote
 
 import boto3
 from moto import mock_aws
+from moto.utilities.utils import get_partition
 
 from judgeflow.capacity_policy import ACCOUNT_INSTANCES_QUOTA, quota_name
 from offline import aws_limits
@@ -121,6 +127,12 @@ class EmbeddedAws:
         self.job_threads: list[threading.Thread] = []
         self.delivery_threads: list[threading.Thread] = []
         self.held_jobs: dict[str, Any] = {}
+        self.lost_replies: dict[str, int] = {}  # see lose_replies()
+        # Event delivery (section 2): copies of each matching event, and which to hold back.
+        self.event_copies = 1
+        self.hold_events: Callable[[str, dict[str, Any]], bool] | None = None  # (rule name, event) -> hold?
+        self.held_events: list[tuple[Any, dict[str, Any], bool]] = []
+        self._lost_replies_lock = threading.Lock()
         self._undo: list[Callable[[], None]] = []
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._saved_env: dict[str, str | None] = {}
@@ -209,6 +221,42 @@ class EmbeddedAws:
         for thread in list(self.delivery_threads):
             thread.join(timeout)
 
+    def release_held_events(self, *, newest_first: bool = False) -> None:
+        """Deliver the events held back so far (all, in the order given), then stop holding."""
+        held, self.held_events, self.hold_events = self.held_events, [], None
+        for rule, event, transform_input in (reversed(held) if newest_first else held):
+            rule.send_to_targets(event, transform_input=transform_input)
+
+    def redeliver_object_created(self, bucket: str, key: str, version_id: str) -> None:
+        """The "Object Created" event of one object version, sent again as EventBridge may."""
+        from moto.s3.models import s3_backends
+        from moto.s3.notifications import _send_event_bridge_message
+
+        backend = s3_backends[ACCOUNT_ID][get_partition(self.region)]
+        stored = backend.get_object(bucket, key, version_id=version_id)
+        _send_event_bridge_message(ACCOUNT_ID, backend.get_bucket(bucket), "s3:ObjectCreated:Put", stored)
+
+    def published_messages(self) -> list[dict[str, Any]]:
+        """Every SNS message published so far: {"Topic", "Subject", "Message"}."""
+        from moto.sns.models import sns_backends
+
+        return [{"Topic": arn, "Subject": subject, "Message": message}
+                for arn, topic in sns_backends[ACCOUNT_ID][self.region].topics.items()
+                for _id, message, subject, _attributes, _group in topic.sent_notifications]
+
+    def lose_replies(self, function_name_part: str, count: int = 1) -> None:
+        """The next `count` synchronous invokes of functions whose name contains `function_name_part`
+        run, then answer ServiceException: AWS runs a step at least once, not exactly once."""
+        self.lost_replies[function_name_part] = self.lost_replies.get(function_name_part, 0) + count
+
+    def _take_lost_reply(self, function_name: str) -> bool:
+        with self._lost_replies_lock:
+            for part, left in self.lost_replies.items():
+                if left > 0 and part in function_name:
+                    self.lost_replies[part] = left - 1
+                    return True
+        return False
+
     def _replace(self, owner: Any, name: str, value: Any) -> None:
         original = getattr(owner, name)
         setattr(owner, name, value)
@@ -240,6 +288,14 @@ class EmbeddedAws:
 
         def _invoke_lambda(function: Any, event: Any = None) -> tuple[str, bool, str]:
             payload, errored = harness.lambdas.invoke(function.function_name, event if event is not None else {})
+            if harness._take_lost_reply(function.function_name):
+                from moto.core.exceptions import JsonRESTError
+
+                # The function ran and its writes landed; the caller only sees a service error
+                # (Step Functions: Lambda.ServiceException) and retries the step.
+                error = JsonRESTError("ServiceException", "Lambda was unable to return the function's reply")
+                error.code = 500
+                raise error
             return payload, errored, ""
 
         self._replace(LambdaFunction, "_invoke_lambda", _invoke_lambda)
@@ -253,15 +309,21 @@ class EmbeddedAws:
 
         def send_to_targets(rule: Any, event: dict[str, Any], transform_input: bool = True) -> None:
             _own_identity(event)
-            try:
-                _send(rule, event, transform_input)
-            except Exception as exc:  # moto swallows errors here: keep them visible
-                harness.errors.append(f"EventBridge rule {rule.name}: {type(exc).__name__}: {exc}")
-                raise
-
-        def _send(rule: Any, event: dict[str, Any], transform_input: bool) -> None:
             if not rule.event_pattern.matches_event(event):
                 return
+            # EventBridge delivers at least once and in no promised order: a test may ask for every
+            # matching event twice, or hold some back and deliver them later (release_held_events).
+            if harness.hold_events is not None and harness.hold_events(rule.name, event):
+                harness.held_events.append((rule, event, transform_input))
+                return
+            for _copy in range(harness.event_copies):
+                try:
+                    _send(rule, event, transform_input)
+                except Exception as exc:  # moto swallows errors here: keep them visible
+                    harness.errors.append(f"EventBridge rule {rule.name}: {type(exc).__name__}: {exc}")
+                    raise
+
+        def _send(rule: Any, event: dict[str, Any], transform_input: bool) -> None:
             # moto's S3 events lack ingestion-time, which input transformers may reference.
             event = {"ingestion-time": event.get("time"), **event}
             other = []

@@ -21,7 +21,7 @@ class ResultsStage(Construct):
             environment={**data.environment, "MPLCONFIGDIR": "/tmp/matplotlib"},
             timeout=Duration.minutes(10), memory_size=3008,
             statements=[
-                access.read_objects(data.work, layout.under(layout.RUNS_PREFIX)), access.list_bucket(data.work),
+                access.read_object_versions(data.work, layout.under(layout.RUNS_PREFIX)), access.list_bucket(data.work),
                 access.write_objects(data.metrics, layout.under(layout.LAKE_PREFIX), layout.under(layout.REPORTS_PREFIX)),
                 access.table_items(data.runs, "GetItem", "UpdateItem"),
                 iam.PolicyStatement(actions=["sns:Publish"], resources=[data.topic.topic_arn]),

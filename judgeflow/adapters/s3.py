@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import unquote_plus
+
+from judgeflow.errors import RequestError
 
 CHUNK_SIZE = 1 << 20
 # A multipart upload has at most 10,000 parts of at least 5 MiB each, the last excepted
@@ -58,6 +60,12 @@ def upload_stream(s3: Any, bucket: str, key: str, chunks: Iterable[bytes], *, si
         s3.upload_fileobj(stream, bucket, key, Config=config)
 
 
+def open_version(s3: Any, bucket: str, key: str, *, version_id: str | None = None) -> Any:
+    """The object's body as a stream (a context manager): read as it arrives, never held whole."""
+    request = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
+    return s3.get_object(**request)["Body"]
+
+
 def read_bytes(s3: Any, bucket: str, key: str) -> bytes:
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
@@ -69,25 +77,56 @@ def read_bytes_if_present(s3: Any, bucket: str, key: str) -> bytes | None:
         return None
 
 
-def put_json(s3: Any, bucket: str, key: str, document: Any) -> None:
-    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(document, indent=2, ensure_ascii=False).encode(),
-                  ContentType="application/json")
+def put_json(s3: Any, bucket: str, key: str, document: Any) -> str | None:
+    """Write `document` as JSON; the version id S3 gave the write (None in an unversioned bucket)."""
+    response = s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(document, indent=2, ensure_ascii=False).encode(),
+                             ContentType="application/json")
+    return response.get("VersionId")
 
 
-def resolve_object_key(s3: Any, bucket: str, key: str) -> str:
-    """Event keys may arrive URL-encoded (space as '+'); try the raw key, then the decoded one."""
+# What HeadObject answers for a key, a version or a bucket that is not there (HEAD has no body, so
+# only the status code names it; a delete marker's version answers 405):
+# https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html
+_ABSENT = {"404", "NoSuchKey", "NotFound", "NoSuchVersion", "NoSuchBucket", "405", "MethodNotAllowed"}
+_BAD_VERSION = {"400", "InvalidArgument"}
+
+
+def head_version(s3: Any, bucket: str, key: str, *, version_id: str | None = None) -> tuple[str, dict[str, Any]]:
+    """(the key as stored, HeadObject of the version given, else of the current version).
+
+    Event keys may arrive URL-encoded (space as '+'): the raw key is tried, then the decoded one.
+    A key, version or bucket that is not there is the caller's mistake, told as a sentence."""
     candidates = [key]
     decoded = unquote_plus(key)
     if decoded != key:
         candidates.append(decoded)
+    version = {"VersionId": version_id} if version_id else {}
     for candidate in candidates:
         try:
-            s3.head_object(Bucket=bucket, Key=candidate)
-            return candidate
+            return candidate, s3.head_object(Bucket=bucket, Key=candidate, **version)
         except s3.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            code = exc.response.get("Error", {}).get("Code")
+            if code in _BAD_VERSION and version_id:
+                raise RequestError(f"version {version_id!r} of s3://{bucket}/{candidate} is not a valid S3 version "
+                                   "id; leave 'version_id' out to judge the current version") from None
+            if code not in _ABSENT:
                 raise
-    raise FileNotFoundError(
-        f"s3://{bucket}/{key} does not exist (also tried the URL-decoded key {decoded!r}); check the bucket "
-        "and key in the execution input"
-    )
+    tried = f" (also tried the URL-decoded key {decoded!r})" if decoded != key else ""
+    what = f"version {version_id!r} of s3://{bucket}/{key}" if version_id else f"s3://{bucket}/{key}"
+    raise RequestError(f"{what} does not exist{tried}: it was deleted or overwritten before it was read, or the "
+                       "bucket/key in the execution input is misspelt (keys are case-sensitive); list the bucket "
+                       "to find the key")
+
+
+def resolve_object_key(s3: Any, bucket: str, key: str) -> str:
+    """The key as stored, for a key that may arrive URL-encoded in an event."""
+    return head_version(s3, bucket, key)[0]
+
+
+def upload_identity(bucket: str, key: str, head: Mapping[str, Any]) -> str:
+    """One upload of an object: its version (the datasets bucket is versioned), else, in a bucket
+    without versioning, its ETag and time of writing. Events delivered twice carry the same upload."""
+    version = head.get("VersionId")
+    if version and version != "null":
+        return f"s3://{bucket}/{key}?versionId={version}"
+    return f"s3://{bucket}/{key}?etag={head.get('ETag', '')}&modified={head.get('LastModified', '')}"

@@ -12,16 +12,17 @@ import io
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, BinaryIO, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from botocore.exceptions import BotoCoreError, ClientError
 
 from judgeflow import items, lake, layout, nova_output, report, runs, stats
 from judgeflow.adapters import s3 as objects
 from judgeflow.adapters import tasks
 from judgeflow.adapters.notifications import notify
-from judgeflow.adapters.registry import RunRegistry
+from judgeflow.adapters.registry import RESULTS_APPLIED, RESULTS_APPLYING, RunRegistry
 from judgeflow.environment import Resources
 
 RUNS_SCHEMA = items.arrow_schema(lake.RUNS_COLUMNS)
@@ -74,9 +75,10 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def build_results(archive: bytes, *, context: RunContext, sidecar: bytes | None = None, finished_at: int,
-                  date: str) -> ResultBundle:
-    files = nova_output.read_archive(archive)
+def build_results(archive: bytes | BinaryIO, *, context: RunContext, sidecar: bytes | None = None,
+                  finished_at: int, date: str,
+                  limits: nova_output.ArchiveLimits = nova_output.ArchiveLimits()) -> ResultBundle:
+    files = nova_output.read_archive(archive, limits=limits)
     output = nova_output.parse_output(files)
     if output.produced_by != context.produced_by:
         context = dataclasses.replace(context, produced_by=output.produced_by)
@@ -142,13 +144,19 @@ def _location_name(key: str) -> str:
 
 
 def process_results(*, s3: Any, sfn: Any, sns: Any, registry: RunRegistry, resources: Resources,
-                    bucket: str, key: str) -> dict[str, Any]:
+                    limits: nova_output.ArchiveLimits, bucket: str, key: str, version_id: str | None = None,
+                    claimant: str, stale_after_seconds: int) -> dict[str, Any]:
+    """Apply one judge output archive to its run, once. An archive for no known run, for a run
+    that is not waiting for results, or delivered again changes nothing but a note on the run."""
+    key, head = objects.head_version(s3, bucket, key, version_id=version_id)
+    archive_id = objects.upload_identity(bucket, key, head)
     run_id = layout.run_id_from_output_key(key)
     if run_id is None:
-        raise ValueError(f"s3://{bucket}/{key} is not a judge output archive (runs/<run_id>/output/.../output.tar.gz)")
-    item = registry.get(run_id) or {}
-    archive = objects.read_bytes(s3, bucket, key)
-    sidecar = objects.read_bytes_if_present(s3, resources.work_bucket, layout.sidecar_key(run_id))
+        return _ignored(None, archive_id, "not a judge output archive (runs/<run_id>/output/.../output.tar.gz)")
+    claimed, item = registry.claim_results(run_id, archive=archive_id, claimant=claimant,
+                                           stale_after_seconds=stale_after_seconds)
+    if not claimed:
+        return _not_applied(registry, run_id, item, archive_id)
     context = RunContext(
         run_id=run_id, dataset_sha256=item.get("dataset_sha256", ""), dataset_key=item.get("dataset_key", ""),
         task=item.get("task", "llm_judge"), judge_model=item.get("judge_model", ""),
@@ -157,17 +165,21 @@ def process_results(*, s3: Any, sfn: Any, sns: Any, registry: RunRegistry, resou
         created_at=int(item.get("created_at", 0)),
     )
     now = datetime.now(timezone.utc)
+    # The lake partition is the run's start day, not today: a retried delivery rewrites the same
+    # objects instead of adding a second set of rows under another day.
+    started = datetime.fromtimestamp(context.created_at or now.timestamp(), timezone.utc)
+    sidecar = objects.read_bytes_if_present(s3, resources.work_bucket, layout.sidecar_key(run_id))
     try:
-        bundle = build_results(archive, context=context, sidecar=sidecar,
-                               finished_at=int(now.timestamp()), date=now.strftime("%Y-%m-%d"))
-    except Exception as exc:  # corrupt archive, missing summary: recorded, never silent
+        with objects.open_version(s3, bucket, key, version_id=head.get("VersionId")) as archive:
+            bundle = build_results(archive, context=context, sidecar=sidecar, limits=limits,
+                                   finished_at=int(now.timestamp()), date=started.strftime("%Y-%m-%d"))
+    except (BotoCoreError, ClientError):
+        raise  # AWS failed us, not the archive: the delivery is retried and the claim lets it in again
+    except Exception as exc:  # corrupt archive, missing summary, over a bound: recorded, never silent
         reason = f"Results of run {run_id} could not be read from s3://{bucket}/{key}: {exc}"
-        updated = registry.finish(run_id, status=runs.FAILED, reason=reason, results_done=True)
-        notify(sns, resources.topic_arn, subject=f"judgeflow: run {run_id} results failed",
-               message={"run_id": run_id, "reason": reason})
-        if updated.get("results_task_token"):
-            tasks.complete_results_wait(sfn, updated["results_task_token"], updated)
-        return {"run_id": run_id, "status": runs.FAILED, "reason": reason}
+        return _finish(registry, sfn, sns, resources, run_id, status=runs.FAILED, reason=reason,
+                       subject=f"judgeflow: run {run_id} results failed", message={"run_id": run_id, "reason": reason},
+                       reply={"run_id": run_id, "status": runs.FAILED, "reason": reason})
     locations = {}
     for relative, data in bundle.files.items():
         s3.put_object(Bucket=resources.metrics_bucket, Key=relative, Body=data)
@@ -186,10 +198,49 @@ def process_results(*, s3: Any, sfn: Any, sns: Any, registry: RunRegistry, resou
         "judgeflow_wilson_95": [statistics["wilson_low"], statistics["wilson_high"]],
         "locations": locations,
     }
-    updated = registry.finish(run_id, status=bundle.status, reason=statistics["verdict_reason"],
-                              results_summary=json.dumps(output, default=str), verdict=statistics["verdict"],
-                              results_done=True)
-    notify(sns, resources.topic_arn, subject=f"judgeflow: run {run_id} {statistics['verdict']}", message=output)
+    return _finish(registry, sfn, sns, resources, run_id, status=bundle.status, reason=statistics["verdict_reason"],
+                   subject=f"judgeflow: run {run_id} {statistics['verdict']}", message=output, reply=output,
+                   results_summary=json.dumps(output, default=str), verdict=statistics["verdict"])
+
+
+def _finish(registry: RunRegistry, sfn: Any, sns: Any, resources: Resources, run_id: str, *, status: str,
+            reason: str, subject: str, message: Mapping[str, Any], reply: dict[str, Any],
+            **fields: Any) -> dict[str, Any]:
+    """End the run with its results, then tell: only the call that ended it notifies, so a retried
+    delivery never sends a second notification."""
+    updated = registry.finish(run_id, status=status, reason=reason, results_done=True,
+                              results_state=RESULTS_APPLIED, **fields)
+    if updated is None:  # ended meanwhile (stopped while its results were applied): it stays as it ended
+        item = registry.get(run_id) or {}
+        registry.note(run_id, "results_not_applied", f"results written under reports/ and lake/ but the run had "
+                                                     f"already ended {item.get('status')}")
+        return {**reply, "status": item.get("status"), "applied": False}
+    notify(sns, resources.topic_arn, subject=subject, message=message)
     if updated.get("results_task_token"):
         tasks.complete_results_wait(sfn, updated["results_task_token"], updated)
-    return output
+    return reply
+
+
+def _not_applied(registry: RunRegistry, run_id: str, item: Mapping[str, Any] | None,
+                 archive_id: str) -> dict[str, Any]:
+    if item is None:
+        return _ignored(None, archive_id, f"no run {run_id} in the registry")
+    if item.get("results_archive") == archive_id:
+        state = "being applied" if item.get("results_state") == RESULTS_APPLYING else "applied"
+        return _ignored(registry, archive_id, f"already {state} to run {run_id} (a repeated delivery)", item)
+    if item.get("status") == runs.ABORTED:
+        registry.update(run_id, late_results=archive_id)
+        registry.note(run_id, "results_not_applied", f"{archive_id}: the job wrote output after the run was "
+                                                     "stopped; kept in place, not applied (the run stays ABORTED)")
+        return _ignored(None, archive_id, f"run {run_id} was stopped; its output is kept, not applied", item)
+    why = (f"run {run_id} already has its results from {item['results_archive']}" if item.get("results_archive")
+           else f"run {run_id} is {item.get('status')}, not waiting for results")
+    return _ignored(registry, archive_id, why, item)
+
+
+def _ignored(registry: RunRegistry | None, archive_id: str, why: str,
+             item: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    if registry is not None and item is not None:
+        registry.note(item["run_id"], "results_not_applied", f"{archive_id}: {why}")
+    return {"run_id": item.get("run_id") if item else None, "status": "IGNORED", "applied": False,
+            "reason": f"{archive_id} not applied: {why}"}

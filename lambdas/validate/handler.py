@@ -18,7 +18,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if isinstance(request, dict):
         logger.append_keys(dataset=f"s3://{request.get('bucket')}/{request.get('key')}")
     logger.append_keys(execution=event["execution_arn"])
-    result = validate.validate_request(s3=aws.client("s3"), settings=environment.settings(), request=request)
+    result = validate.validate_request(s3=aws.client("s3"), settings=environment.settings(), request=request,
+                                       datasets_bucket=environment.resources().datasets_bucket,
+                                       execution_name=event["execution_name"])
     metrics.add_metric(name="DatasetsAccepted" if result["valid"] else "DatasetsRejected", unit="Count", value=1)
-    logger.info("dataset validated", extra={"valid": result["valid"], "records": result["dataset"]["records"]})
+    logger.info("dataset validated", extra={"valid": result["valid"], "records": result["dataset"].get("records")})
     return result

@@ -64,3 +64,23 @@ def test_metadata_that_upload_tools_add_is_ignored_and_named(metadata):
 def test_a_misspelt_setting_is_an_error_that_names_the_right_key(key, meant):
     with pytest.raises(RunSettingsError, match=f"did you mean 'x-amz-meta-{meant}'"):
         settings_from_metadata({key: "x"})
+
+
+def test_metadata_values_s3_returns_mime_encoded_are_decoded():
+    from judgeflow import runs
+
+    # What S3 returns for x-amz-meta-model-a: "élan-7b 日本" (RFC 2047, base64 and quoted-printable).
+    assert runs.settings_from_metadata({"model-a": "=?UTF-8?B?w6lsYW4tN2Ig5pel5pys?="}).requested == {
+        "model_a": "élan-7b 日本"}
+    assert runs.settings_from_metadata({"model-b": "=?UTF-8?Q?caf=C3=A9?="}).requested == {"model_b": "café"}
+    assert runs.settings_from_metadata({"model-b": "plain =? text"}).requested == {"model_b": "plain =? text"}
+
+
+@pytest.mark.parametrize("metadata", [{"model-a": "x", "model_a": "y"}, {"Judge-Model": "lite", "judge_model": "pro"}])
+def test_a_setting_given_twice_in_metadata_is_refused_naming_both(metadata):
+    from judgeflow import runs
+    from judgeflow.errors import RunSettingsError
+
+    first, second = (key.lower() for key in metadata)
+    with pytest.raises(RunSettingsError, match=f"'x-amz-meta-{first}' and 'x-amz-meta-{second}'; keep one"):
+        runs.settings_from_metadata(metadata)

@@ -16,7 +16,7 @@ from tests.conftest import sample_dataset
 
 pytestmark = pytest.mark.e2e
 
-HAPPY_STEPS = ["Validate dataset", "Dataset valid?", "Register run", "New run?", "Stage Nova input",
+HAPPY_STEPS = ["Read execution input", "Validate dataset", "Dataset valid?", "Register run", "New run?", "Stage Nova input",
                "Plan judge job", "Start capacity checks", "Check capacity", "Capacity reserved?", "Run Nova judge",
                "Release capacity", "Wait for results", "Results ready"]
 

@@ -21,9 +21,10 @@ class Deployed:
             raise LambdaError(payload["errorType"], payload["errorMessage"])
         return payload
 
-    def put_dataset(self, key: str, body: bytes, metadata: dict[str, str] | None = None) -> None:
-        self.jf.client("s3").put_object(Bucket=self.jf.d.datasets_bucket, Key=key, Body=body,
-                                        Metadata=metadata or {})
+    def put_dataset(self, key: str, body: bytes, metadata: dict[str, str] | None = None) -> str:
+        """Upload to the datasets bucket; the version id of the upload."""
+        return self.jf.client("s3").put_object(Bucket=self.jf.d.datasets_bucket, Key=key, Body=body,
+                                               Metadata=metadata or {})["VersionId"]
 
 
 class LambdaError(Exception):

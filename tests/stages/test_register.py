@@ -15,6 +15,7 @@ def validation(sha: str = "ab" * 32, **settings):
 def test_same_content_and_settings_register_once(deployed):
     first = deployed.invoke("RegisterStageRegister", {"validation": validation(), **EXECUTION})
     second = deployed.invoke("RegisterStageRegister", {"validation": validation(), **EXECUTION,
+                                                       "execution_arn": EXECUTION["execution_arn"] + "2",
                                                        "execution_name": "e2"})
     assert first["duplicate"] is False and second["duplicate"] is True
     assert second["duplicate_of"] == first["run_id"]
@@ -43,3 +44,44 @@ def test_rejection_and_failure_are_recorded_with_reasons(deployed):
                                                             "error": {"Error": "States.TaskFailed", "Cause": described}})
     assert "training job j Failed: CapacityError: none" in failed["message"]
     assert deployed.jf.run_record(run["run_id"])["status"] == "FAILED"
+
+
+def test_a_retried_register_is_its_own_run_not_a_duplicate(deployed):
+    first = deployed.invoke("RegisterStageRegister", {"validation": validation(sha="12" * 32), **EXECUTION})
+    retried = deployed.invoke("RegisterStageRegister", {"validation": validation(sha="12" * 32), **EXECUTION})
+    assert retried == {"run_id": first["run_id"], "duplicate": False}
+
+
+def test_rerun_is_new_once_per_upload_not_per_event_delivery(deployed):
+    upload = {"upload": "s3://b/incoming/x.jsonl?versionId=v1"}
+    first = deployed.invoke("RegisterStageRegister", {"validation": {**validation(rerun=True), **upload}, **EXECUTION})
+    redelivered = deployed.invoke("RegisterStageRegister", {"validation": {**validation(rerun=True), **upload},
+                                                            **EXECUTION, "execution_arn": EXECUTION["execution_arn"] + "2",
+                                                            "execution_name": "e2"})
+    uploaded_again = deployed.invoke("RegisterStageRegister", {
+        "validation": {**validation(rerun=True), "upload": "s3://b/incoming/x.jsonl?versionId=v2"},
+        **EXECUTION, "execution_arn": EXECUTION["execution_arn"] + "3", "execution_name": "e3"})
+    assert first["duplicate"] is False
+    assert redelivered["duplicate"] is True and redelivered["duplicate_of"] == first["run_id"]
+    assert "Upload the file again with rerun=true" in redelivered["message"]
+    assert uploaded_again["duplicate"] is False and uploaded_again["run_id"] != first["run_id"]
+
+
+def test_two_rejected_uploads_of_one_file_keep_two_records_and_a_redelivery_is_not_notified_twice(deployed):
+    def rejection(version):
+        return {"valid": False, "message": f"bad ({version})", "report_key": "rejected/x.jsonl.report.json",
+                "report_version_id": f"r-{version}", "upload": f"s3://b/incoming/x.jsonl?versionId={version}",
+                "dataset": {"bucket": "b", "key": "incoming/x.jsonl", "sha256": "cd" * 32, "version_id": version}}
+
+    first = deployed.invoke("RegisterStageRecordRejection", {"validation": rejection("v1"), **EXECUTION})
+    second = deployed.invoke("RegisterStageRecordRejection", {"validation": rejection("v2"), **EXECUTION,
+                                                              "execution_arn": EXECUTION["execution_arn"] + "2"})
+    again = deployed.invoke("RegisterStageRecordRejection", {"validation": rejection("v1"), **EXECUTION,
+                                                             "execution_arn": EXECUTION["execution_arn"] + "3"})
+    assert first["run_id"] != second["run_id"] and again["run_id"] == first["run_id"]
+    assert again["previously_recorded"] is True
+    records = {r: deployed.jf.run_record(r) for r in (first["run_id"], second["run_id"])}
+    assert [(rec["dataset_version_id"], rec["report_version_id"], rec["reason"], rec["execution_arn"])
+            for rec in records.values()] == [
+        ("v1", "r-v1", "bad (v1)", EXECUTION["execution_arn"]),
+        ("v2", "r-v2", "bad (v2)", EXECUTION["execution_arn"] + "2")]

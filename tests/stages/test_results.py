@@ -37,7 +37,7 @@ def test_construct_is_a_container_image_with_its_handler(stateless_template):
 
 def test_output_archive_becomes_parquet_report_and_registry_status(deployed):
     record = land(deployed, "jf-res", emulator.emulate(RECORDS, RECIPE))
-    assert record["status"] in ("SUCCEEDED", "UNRELIABLE") and record["results_done"] is True
+    assert record["status"] in ("SUCCEEDED", "UNRELIABLE") and record["results_done"] is True, record.get("reason")
     summary = json.loads(record["results_summary"])
     items_uri = summary["locations"]["items"]
     bucket, _, key = items_uri.removeprefix("s3://").partition("/")
@@ -72,3 +72,78 @@ def test_archive_without_summary_json_is_recorded_as_failed(deployed):
     record = land(deployed, "jf-nosummary", buffer.getvalue())
     assert record["status"] == "FAILED"
     assert "no summary JSON" in record["reason"]
+
+
+def _lake_objects(jf, run_id):
+    return sorted(k for k in jf.keys(jf.d.metrics_bucket, "lake/") if k.endswith(f"/{run_id}.parquet"))
+
+
+def _notifications(jf):
+    return [m for m in jf.aws.published_messages() if "judgeflow: run" in m["Subject"]]
+
+
+def _redeliver(jf, run_id):
+    """The same S3 event delivered again (EventBridge delivers at least once)."""
+    key = f"runs/{run_id}/output/{run_id}-judge-0/output/output.tar.gz"
+    version = jf.client("s3").head_object(Bucket=jf.d.work_bucket, Key=key)["VersionId"]
+    jf.aws.redeliver_object_created(jf.d.work_bucket, key, version)
+    jf.aws.wait_for_deliveries()
+    return jf.run_record(run_id)
+
+
+def test_results_delivered_again_change_nothing(deployed):
+    jf = deployed.jf
+    first = land(deployed, "jf-twice", emulator.emulate(RECORDS, RECIPE))
+    lake, told = _lake_objects(jf, "jf-twice"), len(_notifications(jf))
+    again = _redeliver(jf, "jf-twice")
+    assert (again["status"], again["results_summary"], again["finished_at"]) == (
+        first["status"], first["results_summary"], first["finished_at"])
+    assert _lake_objects(jf, "jf-twice") == lake and len(lake) == 2
+    assert len(_notifications(jf)) == told == 1
+    assert "a repeated delivery" in again["results_not_applied"][0]
+
+
+def test_a_late_corrupt_copy_never_flips_a_finished_run(deployed):
+    jf = deployed.jf
+    first = land(deployed, "jf-late", emulator.emulate(RECORDS, RECIPE))
+    key = "runs/jf-late/output/jf-late-judge-0/output/output.tar.gz"
+    jf.client("s3").put_object(Bucket=jf.d.work_bucket, Key=key, Body=b"garbage")
+    jf.aws.wait_for_deliveries()
+    record = jf.run_record("jf-late")
+    assert record["status"] == first["status"] and record["results_summary"] == first["results_summary"]
+    assert "already has its results" in record["results_not_applied"][0]
+
+
+def test_results_for_an_unknown_run_are_not_applied(deployed):
+    jf = deployed.jf
+    key = "runs/jf-ghost/output/jf-ghost-judge-0/output/output.tar.gz"
+    jf.client("s3").put_object(Bucket=jf.d.work_bucket, Key=key, Body=emulator.emulate(RECORDS, RECIPE))
+    jf.aws.wait_for_deliveries()
+    assert jf.run_record("jf-ghost") is None
+    assert _lake_objects(jf, "jf-ghost") == [] and _notifications(jf) == []
+
+
+def test_output_of_a_stopped_run_is_kept_and_the_run_stays_aborted(deployed):
+    jf = deployed.jf
+    jf.client("dynamodb").put_item(TableName=jf.d.runs_table, Item={
+        "run_id": {"S": "jf-stopped"}, "status": {"S": "ABORTED"}, "reason": {"S": "execution aborted: stopped"}})
+    key = "runs/jf-stopped/output/jf-stopped-judge-0/output/output.tar.gz"
+    jf.client("s3").put_object(Bucket=jf.d.work_bucket, Key=key, Body=emulator.emulate(RECORDS, RECIPE))
+    jf.aws.wait_for_deliveries()
+    record = jf.run_record("jf-stopped")
+    assert record["status"] == "ABORTED" and record["reason"] == "execution aborted: stopped"
+    assert record["late_results"].startswith(f"s3://{jf.d.work_bucket}/{key}?versionId=")
+    assert "kept in place, not applied" in record["results_not_applied"][0]
+    assert jf.keys(jf.d.work_bucket, key) == [key]  # the output is kept
+    assert _lake_objects(jf, "jf-stopped") == []
+
+
+def test_an_archive_over_the_bounds_fails_the_run_naming_the_setting(deployed):
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for index in range(10_001):
+            tar.addfile(tarfile.TarInfo(f"jf-many/eval_results/{index}.txt"), io.BytesIO(b""))
+    record = land(deployed, "jf-many", buffer.getvalue())
+    assert record["status"] == "FAILED" and "results_max_members" in record["reason"]

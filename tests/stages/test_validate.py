@@ -72,11 +72,52 @@ def test_metadata_from_upload_tools_is_ignored_with_a_warning_naming_it(deployed
         ("ignored_metadata", "x-amz-meta-mtime"), ("ignored_metadata", "x-amz-meta-s3cmd-attrs")]
 
 
-def test_missing_object_and_malformed_input_are_clear_errors(deployed):
-    with pytest.raises(LambdaError, match="does not exist"):
-        validate(deployed, "manual/nope.jsonl")
-    with pytest.raises(LambdaError, match="missing \\['key'\\]"):
-        deployed.invoke("ValidateStage", {"request": {"bucket": "b"}, **EXECUTION})
+CONSOLE_MISTAKES = [
+    # (id, execution input (BUCKET: the datasets bucket), words the sentence must hold)
+    ("input-a-string", "incoming/x.jsonl", ["must be a JSON object", "got a string"]),
+    ("input-an-array", ["BUCKET", "incoming/x.jsonl"], ["must be a JSON object", "got an array"]),
+    ("input-null", None, ["must be a JSON object", "got null"]),
+    ("key-missing", {"bucket": "BUCKET"}, ["missing ['key']", "example"]),
+    ("key-not-a-string", {"bucket": "BUCKET", "key": 7}, ["missing ['key']"]),
+    ("unknown-key", {"bucket": "BUCKET", "key": "incoming/x.jsonl", "model_a": "m"},
+     ["unknown keys ['model_a']", "allowed keys"]),
+    ("settings-a-string", {"bucket": "BUCKET", "key": "incoming/x.jsonl", "settings": "model_a=m"},
+     ["'settings' must be an object, got a string"]),
+    ("settings-an-array", {"bucket": "BUCKET", "key": "incoming/x.jsonl", "settings": ["m"]},
+     ["'settings' must be an object, got an array"]),
+    ("other-bucket", {"bucket": "someone-elses-bucket", "key": "incoming/x.jsonl"},
+     ["someone-elses-bucket", "only reads datasets from its datasets bucket", "copy the file there"]),
+    ("object-missing", {"bucket": "BUCKET", "key": "incoming/never-uploaded.jsonl"},
+     ["incoming/never-uploaded.jsonl does not exist", "case-sensitive"]),
+    ("version-missing", {"bucket": "BUCKET", "key": "manual/versioned.jsonl", "version_id": "AbC123notThere"},
+     ["version 'AbC123notThere'", "does not exist"]),
+    ("version-not-a-string", {"bucket": "BUCKET", "key": "manual/versioned.jsonl", "version_id": 12},
+     ["'version_id' must be an S3 version id"]),
+]
+
+
+@pytest.mark.parametrize("request_input, words", [c[1:] for c in CONSOLE_MISTAKES], ids=[c[0] for c in CONSOLE_MISTAKES])
+def test_every_console_mistake_is_a_rejection_with_a_sentence(shared_deployment, request_input, words):
+    bucket = shared_deployment.jf.d.datasets_bucket
+    shared_deployment.put_dataset("manual/versioned.jsonl", sample_dataset())
+    request_input = json.loads(json.dumps(request_input).replace('"BUCKET"', json.dumps(bucket)))
+    result = shared_deployment.invoke("ValidateStage", {"request": request_input, **EXECUTION})
+    assert result["valid"] is False
+    assert result["message"].startswith("Execution input rejected: ")
+    for word in words:
+        assert word in result["message"]
+    assert "Traceback" not in result["message"] and result["upload"] == "execution:e1"
+
+
+def test_the_version_the_event_names_is_judged_even_after_an_overwrite(shared_deployment):
+    deployed = shared_deployment
+    first = deployed.put_dataset("manual/overwritten.jsonl", jsonl(GOOD))
+    deployed.put_dataset("manual/overwritten.jsonl", jsonl(GOOD, {**GOOD, "prompt": "another"}))
+    result = validate(deployed, "manual/overwritten.jsonl", version_id=first)
+    assert result["dataset"]["records"] == 1 and result["dataset"]["version_id"] == first
+    assert result["upload"].endswith(f"?versionId={first}")
+    current = validate(deployed, "manual/overwritten.jsonl")
+    assert current["dataset"]["records"] == 2 and current["upload"] != result["upload"]
 
 
 @pytest.mark.parametrize("name, data, expected", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
