@@ -94,6 +94,9 @@ ACTIONS: dict[str, Callable[[Drops], None]] = {
         *[{**GOOD, "prompt": f"capital question {i}", "category": HOSTILE_CATEGORIES[i % 4]} for i in range(8)])),
     "empty-file": lambda d: d.put("empty-file", "empty.jsonl", b""),
     "gzip-file": lambda d: d.put("gzip-file", "data.jsonl.gz", __import__("gzip").compress(dataset("gz"))),
+    "reserved-field": lambda d: d.put("reserved-field", "data.jsonl", jsonl({**GOOD, "_line": 99})),
+    "nested-too-deep": lambda d: d.put("nested-too-deep", "data.jsonl",
+                                       jsonl({**GOOD, "meta": json.loads("[" * 200 + "]" * 200)})),
     "bad-judge-model": lambda d: d.put("bad-judge-model", "data.jsonl", dataset("judge"), {"judge-model": "huge"}),
 }
 
@@ -176,6 +179,8 @@ def test_mime_encoded_metadata_is_decoded(drops):
     ("empty-file", "empty"),
     ("gzip-file", "binary"),
     ("bad-judge-model", "'huge' is not allowed"),
+    ("reserved-field", "_line"),
+    ("nested-too-deep", "64"),
 ])
 def test_a_bad_drop_is_rejected_with_a_sentence_and_recorded(drops, case, words):
     result = _one(drops.executions(case))
