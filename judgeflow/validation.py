@@ -506,7 +506,7 @@ def _unusual_line(report: ValidationReport, line_no: int, body: memoryview, line
                                  fix))
         return None
     if type(record) is not dict:
-        report.add_error(Finding(line_no, None, "not_an_object", f"the line is a JSON {_json_type(record)}, not an object.",
+        report.add_error(Finding(line_no, None, "not_an_object", f"the line is a JSON {json_type(record)}, not an object.",
                                  "write each record as {\"prompt\": ..., \"response_A\": ..., \"response_B\": ...}."))
         return None
     return record
@@ -542,8 +542,10 @@ class _BackgroundDigest:
         return self._digest.hexdigest()
 
 
-def _json_type(value: Any) -> str:
-    return {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value), "null")
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type ("object", "array", "string", ...)."""
+    names = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+    return names.get(type(value), "null")
 
 
 def read_file_chunks(handle: BinaryIO, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:

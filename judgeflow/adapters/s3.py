@@ -19,9 +19,8 @@ MIN_PART_BYTES = 8 << 20
 def read_chunks(s3: Any, bucket: str, key: str, *, version_id: str | None = None,
                 chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
     """The object's bytes, a chunk at a time (memory stays flat whatever the object size)."""
-    request = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
-    body = s3.get_object(**request)["Body"]
-    with body:
+    body = open_version(s3, bucket, key, version_id=version_id)
+    with body:  # `as` would give the raw HTTP response, not the StreamingBody that checks the length
         yield from body.iter_chunks(chunk_size=chunk_size)
 
 
@@ -61,7 +60,8 @@ def upload_stream(s3: Any, bucket: str, key: str, chunks: Iterable[bytes], *, si
 
 
 def open_version(s3: Any, bucket: str, key: str, *, version_id: str | None = None) -> Any:
-    """The object's body as a stream (a context manager): read as it arrives, never held whole."""
+    """The object's body (botocore's StreamingBody, closed by `with body:`): read as it arrives, never
+    held whole."""
     request = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
     return s3.get_object(**request)["Body"]
 
@@ -116,11 +116,6 @@ def head_version(s3: Any, bucket: str, key: str, *, version_id: str | None = Non
     raise RequestError(f"{what} does not exist{tried}: it was deleted or overwritten before it was read, or the "
                        "bucket/key in the execution input is misspelt (keys are case-sensitive); list the bucket "
                        "to find the key")
-
-
-def resolve_object_key(s3: Any, bucket: str, key: str) -> str:
-    """The key as stored, for a key that may arrive URL-encoded in an event."""
-    return head_version(s3, bucket, key)[0]
 
 
 def upload_identity(bucket: str, key: str, head: Mapping[str, Any]) -> str:

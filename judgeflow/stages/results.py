@@ -170,7 +170,8 @@ def process_results(*, s3: Any, sfn: Any, sns: Any, registry: RunRegistry, resou
     started = datetime.fromtimestamp(context.created_at or now.timestamp(), timezone.utc)
     sidecar = objects.read_bytes_if_present(s3, resources.work_bucket, layout.sidecar_key(run_id))
     try:
-        with objects.open_version(s3, bucket, key, version_id=head.get("VersionId")) as archive:
+        archive = objects.open_version(s3, bucket, key, version_id=head.get("VersionId"))
+        with archive:
             bundle = build_results(archive, context=context, sidecar=sidecar, limits=limits,
                                    finished_at=int(now.timestamp()), date=started.strftime("%Y-%m-%d"))
     except (BotoCoreError, ClientError):

@@ -43,9 +43,9 @@ def check_request(request: Any, *, datasets_bucket: str) -> Mapping[str, Any]:
 
 
 def _json_kind(value: Any) -> str:
-    kinds = {str: "a string", list: "an array", bool: "a boolean", int: "a number", float: "a number",
-             type(None): "null"}
-    return next((name for kind, name in kinds.items() if isinstance(value, kind)), "an object")
+    """"a string", "an array", "null", ...: the JSON type of `value`, as a message says it."""
+    kind = validation.json_type(value)
+    return kind if kind == "null" else ("an " if kind[0] in "aeiou" else "a ") + kind
 
 
 def validate_request(*, s3: Any, settings: Settings, datasets_bucket: str, request: Any,
