@@ -3,8 +3,9 @@ under a second; a row-by-row Python loop took 20x longer than writing the Parque
 
 Pairwise rows: the judge's verdict label in `forward_output` (A, B order) and `backward_output`
 (B, A order); an item's preference is the common verdict, "tie" when the orders disagree and
-"error" when either has no label. Rubric rows: the `metrics` Python literal, parsed per row.
-The sidecar written at staging is joined back by position.
+"error" when either has no label. Rubric rows: the row's metrics (nova_output.Details), its
+`predictions` label the preference. Each row is one item, counted once; the sidecar written at
+staging is joined by the row's item index (sidecar row i is staged line i).
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ def _verdicts(labels: pa.Array, a_wins: str, b_wins: str) -> pa.Array:
     return pc.take(pa.array([a_wins, b_wins, "tie", "tie"]), pc.index_in(labels, value_set=_LABELS))
 
 
-def _column(table: pa.Table, name: str, length: int) -> pa.ChunkedArray | pa.Array:
-    return table.column(name) if name in table.column_names else pa.nulls(length, pa.string())
+def _column(table: pa.Table | None, name: str, length: int) -> pa.ChunkedArray | pa.Array:
+    return table.column(name) if table is not None and name in table.column_names else pa.nulls(length, pa.string())
 
 
 # A sidecar row's head: staging writes it compact (orjson: `{"_line":1,"category":"x"`); the optional
@@ -85,15 +86,21 @@ def _sidecar_lines(data: bytes) -> pa.Array:
     return table.column("line").combine_chunks()
 
 
-def _sidecar_columns(data: bytes | None, length: int) -> tuple[pa.Array, pa.Array, pa.Array]:
-    """(line_number, category, raw row) per item, padded with nulls to `length`.
+def sidecar_rows(data: bytes | None) -> int | None:
+    """How many items were staged, from the sidecar (one row per staged line); None without one."""
+    data = (data or b"").strip(b"\n")
+    return data.count(b"\n") + 1 if data else None
+
+
+def _sidecar_columns(data: bytes | None, item_index: np.ndarray) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """(line_number, category, raw row) of each item, null for an index past the sidecar's rows.
 
     Staging writes `{"_line": N, "category": ..., <other fields>}`, so a vectorized regex reads
     both for the usual rows; rows whose category is not a plain string are parsed as JSON. A
     category of another JSON type (a number, an object) becomes its JSON text, non-ASCII kept.
     """
     data = (data or b"").strip(b"\n")
-    lines = _sidecar_lines(data)[:length] if data else pa.array([], pa.string())
+    lines = _sidecar_lines(data) if data else pa.array([], pa.string())
     head = pc.extract_regex(lines, SIDECAR_PREFIX)
     line_numbers = pc.cast(pc.struct_field(head, [0]), pa.int64())
     categories = pc.struct_field(head, [1])
@@ -109,13 +116,11 @@ def _sidecar_columns(data: bytes | None, length: int) -> tuple[pa.Array, pa.Arra
             names[index] = (None if value is None else value if isinstance(value, str)
                             else json.dumps(value, ensure_ascii=False))
         line_numbers, categories = pa.array(numbers, pa.int64()), pa.array(names, pa.string())
-    padding = length - len(lines)
-    return (pa.concat_arrays([line_numbers, pa.nulls(padding, pa.int64())]),
-            pa.concat_arrays([categories, pa.nulls(padding, pa.string())]),
-            pa.concat_arrays([lines, pa.nulls(padding, pa.string())]))
+    rows = pa.array(item_index, mask=item_index >= len(lines))  # null: no sidecar row for that item
+    return line_numbers.take(rows), categories.take(rows), lines.take(rows)
 
 
-def _rubric_columns(metrics_texts: list[Any]) -> dict[str, pa.Array]:
+def _rubric_columns(metrics_texts: list[str | None]) -> dict[str, pa.Array]:
     def number(value: Any) -> float | None:
         try:
             return float(value)
@@ -124,7 +129,7 @@ def _rubric_columns(metrics_texts: list[Any]) -> dict[str, pa.Array]:
 
     preference, score_a, score_b, margin, criteria, justification = [], [], [], [], [], []
     for text in metrics_texts:
-        metrics = nova_output.parse_rubric_metrics(text)
+        metrics = json.loads(text) if text else {}
         label = nova_output.label_of(metrics.get("predictions"))
         preference.append({"A>B": "A", "B>A": "B"}.get(label or "", "tie" if label else "error"))
         score_a.append(number(metrics.get("weighted_score_A")))
@@ -147,27 +152,30 @@ def _rubric_columns(metrics_texts: list[Any]) -> dict[str, pa.Array]:
     }
 
 
-def items_table(run_id: str, details: pa.Table | None, sidecar: bytes | None) -> pa.Table:
-    details = details if details is not None else pa.table({})
-    length = details.num_rows
+def items_table(run_id: str, details: nova_output.Details | None, sidecar: bytes | None, *, task: str) -> pa.Table:
+    rows = details.table if details is not None and details.table.num_columns else None
+    length = rows.num_rows if rows is not None else 0
+    item_index = rows.column("item_index").to_numpy() if rows is not None else np.zeros(0, np.int64)
+    rubric = task == nova_output.RUBRIC
     # pyarrow compute releases the GIL: the sidecar and the two label columns are read in parallel.
     with ThreadPoolExecutor(max_workers=3) as pool:
-        sidecar_future = pool.submit(_sidecar_columns, sidecar, length)
-        if "metrics" not in details.column_names:
-            forward_future = pool.submit(_labels, _column(details, "forward_output", length))
-            backward_future = pool.submit(_labels, _column(details, "backward_output", length))
+        sidecar_future = pool.submit(_sidecar_columns, sidecar, item_index)
+        if not rubric:
+            forward_future = pool.submit(_labels, _column(rows, "forward_output", length))
+            backward_future = pool.submit(_labels, _column(rows, "backward_output", length))
         line_numbers, categories, raw_sidecar = sidecar_future.result()
     columns: dict[str, Any] = {
         "run_id": pc.cast(pa.DictionaryArray.from_arrays(pa.array(np.zeros(length, np.int32)), pa.array([run_id])),
                           pa.string()),
-        "item_index": pa.array(np.arange(length, dtype=np.int64)),
+        "item_index": pa.array(item_index, pa.int64()),
         "line_number": line_numbers,
         "category": categories,
+        "details_file": _column(rows, "details_file", length),
     }
-    if "metrics" in details.column_names:
-        rubric = _rubric_columns(details.column("metrics").to_pylist())
+    if rubric:
+        rubric_columns = _rubric_columns(_column(rows, "metrics_json", length).to_pylist())
         columns |= {"forward_verdict": pa.nulls(length, pa.string()), "backward_verdict": pa.nulls(length, pa.string()),
-                    "orders_agree": pa.nulls(length, pa.bool_()), **rubric}
+                    "orders_agree": pa.nulls(length, pa.bool_()), **rubric_columns}
     else:
         forward = _verdicts(forward_future.result(), "A", "B")
         # The backward pass shows (B, A): its "[[A>B]]" prefers response_B.
@@ -180,7 +188,7 @@ def items_table(run_id: str, details: pa.Table | None, sidecar: bytes | None) ->
             "preference": preference,
             "weighted_score_a": pa.nulls(length, pa.float64()), "weighted_score_b": pa.nulls(length, pa.float64()),
             "score_margin": pa.nulls(length, pa.float64()), "criteria": pa.nulls(length, pa.list_(CRITERION)),
-            "justification": pc.cast(_column(details, "forward_output", length), pa.string()),
+            "justification": pc.cast(_column(rows, "forward_output", length), pa.string()),
         }
     columns["sidecar_json"] = raw_sidecar
     return pa.table({field.name: columns[field.name] for field in ITEMS_SCHEMA}, schema=ITEMS_SCHEMA)

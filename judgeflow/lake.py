@@ -41,6 +41,11 @@ RUNS_COLUMNS: tuple[tuple[str, ColumnType], ...] = (
     ("jf_b_share_decisive", "double"), ("jf_wilson_low", "double"), ("jf_wilson_high", "double"),
     ("jf_tie_half_win_rate", "double"), ("jf_error_rate", "double"), ("jf_agreement_rate", "double"),
     ("verdict", "string"), ("verdict_reason", "string"),
+    # Added with issue 12 (after the columns above, so earlier files keep reading by name):
+    ("service_a_scores", "double"), ("service_b_scores", "double"), ("service_ties", "double"),
+    ("service_inference_error", "double"), ("service_error_rate", "double"), ("service_count_unit", "string"),
+    ("jf_count_unit", "string"), ("results_folder", "string"), ("summary_key", "string"),
+    ("details_files", "bigint"), ("warnings_json", "string"),
 )
 
 ITEMS_COLUMNS: tuple[tuple[str, ColumnType], ...] = (
@@ -50,6 +55,7 @@ ITEMS_COLUMNS: tuple[tuple[str, ColumnType], ...] = (
     ("score_margin", "double"), ("criteria", ("array", CRITERION_FIELDS)), ("justification", "string"),
     # The staged sidecar row: `_line` plus the user's extra fields.
     ("sidecar_json", "string"),
+    ("details_file", "string"),  # the archive's details file the row came from
 )
 
 TABLES = {RUNS_TABLE: RUNS_COLUMNS, ITEMS_TABLE: ITEMS_COLUMNS}

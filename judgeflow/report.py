@@ -43,6 +43,14 @@ def _fmt(value: Any, pattern: str = "{:.3f}") -> str:
     return "-" if value is None else pattern.format(value)
 
 
+def counted_over(statistics: Mapping[str, Any]) -> str:
+    """What judgeflow's counts and interval are over, in words (the statistics' `unit`)."""
+    if statistics.get("unit", "item") == "item":
+        return "items, each counted once (from the details)"
+    return (f"the service's {statistics['unit']}s (no per-item details; the service judges an item more than "
+            "once, the pairwise judge in both orders, so this interval is narrower than one over items)")
+
+
 def render_png(summary: Mapping[str, Any]) -> bytes:
     with matplotlib.rc_context(PLAIN_TEXT_RC), warnings.catch_warnings():
         # A label in a script the font lacks (emoji, say) is drawn as boxes; not worth a warning per glyph.
@@ -55,6 +63,7 @@ def _render_png(summary: Mapping[str, Any]) -> bytes:
     service = summary["service_metrics"]
     label_a, label_b = _shown(summary.get("model_a", "A")), _shown(summary.get("model_b", "B"))
     counts = [ours["a_wins"], ours["b_wins"], ours["ties"], ours["errors"]]
+    unit = ours.get("unit", "item")
     categories = summary.get("per_category") or []
     criteria = summary.get("criteria") or []
     extra_panels = [panel for panel, present in (("categories", categories), ("criteria", criteria)) if present]
@@ -73,7 +82,7 @@ def _render_png(summary: Mapping[str, Any]) -> bytes:
     bars = ax.bar(names, counts, color=[COLOR_A, COLOR_B, COLOR_TIE, COLOR_ERR])
     ax.bar_label(bars)
     ax.set_title("Score distribution")
-    ax.set_ylabel("items")
+    ax.set_ylabel(f"{unit}s")
 
     ax = fig.add_subplot(grid[0, 1])
     ax.axvline(0.5, color="black", linestyle="--", linewidth=1, label="no preference (50%)")
@@ -83,7 +92,7 @@ def _render_png(summary: Mapping[str, Any]) -> bytes:
         err = [[service["winrate"] - (low if low is not None else service["winrate"])],
                [(high if high is not None else service["winrate"]) - service["winrate"]]]
         ax.errorbar(service["winrate"], 1, xerr=err, fmt="o", color=COLOR_B, capsize=6, label="service winrate")
-        ypos.append((1, "service\n(Bradley-Terry,\nbootstrap)"))
+        ypos.append((1, "service\n(Bradley-Terry)"))
     if ours.get("b_share_decisive") is not None:
         share = ours["b_share_decisive"]
         ax.errorbar(share, 0, xerr=[[share - ours["wilson_low"]], [ours["wilson_high"] - share]], fmt="s",
@@ -101,7 +110,7 @@ def _render_png(summary: Mapping[str, Any]) -> bytes:
     if slices:  # empty slices would only stack their labels on top of each other
         ax.pie([c for c, _, _ in slices], labels=[n for _, n, _ in slices], colors=[c for _, _, c in slices],
                autopct="%1.0f%%", startangle=90)
-    ax.set_title("Preference shares (judged items)")
+    ax.set_title(f"Preference shares (judged {unit}s)")
 
     ax = fig.add_subplot(grid[1, 0])
     bars = ax.barh([f"{label_a} (A)", f"{label_b} (B)"], counts[:2], color=[COLOR_A, COLOR_B])
@@ -119,7 +128,7 @@ def _render_png(summary: Mapping[str, Any]) -> bytes:
         angle = math.radians(180 * (1 - rate))
         ax.annotate("", xy=(0.85 * math.cos(angle), 0.85 * math.sin(angle)), xytext=(0, 0),
                     arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 2})
-        ax.text(0, -0.2, f"B wins {rate:.0%} of decisive items", ha="center", fontsize=11)
+        ax.text(0, -0.2, f"B wins {rate:.0%} of decisive {unit}s", ha="center", fontsize=11)
     ax.text(-1, -0.08, "A", ha="center"), ax.text(1, -0.08, "B", ha="center")
     ax.set_xlim(-1.2, 1.2), ax.set_ylim(-0.35, 1.1)
     ax.set_aspect("equal"), ax.axis("off")
@@ -128,7 +137,8 @@ def _render_png(summary: Mapping[str, Any]) -> bytes:
     ax = fig.add_subplot(grid[1, 2])
     ax.axis("off")
     table_rows = [
-        ["items", str(ours["total"])],
+        ["counted over", f"{unit}s" if unit == "item" else f"service {unit}s (no details)"],
+        [f"{unit}s", str(ours["total"])],
         ["A / B / ties / errors", " / ".join(str(c) for c in counts)],
         ["service winrate [low, high]", f"{_fmt(service.get('winrate'), '{:.2f}')} "
                                         f"[{_fmt(service.get('lower_rate'), '{:.2f}')}, "
@@ -209,7 +219,11 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         "",
         "| metric | value |",
         "|---|---|",
-        f"| A / B / ties / errors | {ours['a_wins']} / {ours['b_wins']} / {ours['ties']} / {ours['errors']} |",
+        f"| counted over | {text(counted_over(ours))} |",
+        f"| A / B / ties / errors ({text(ours.get('unit', 'item'))}s) | {ours['a_wins']} / {ours['b_wins']} / "
+        f"{ours['ties']} / {ours['errors']} |",
+        f"| service a_scores / b_scores / ties / inference_error ({text(summary.get('service_count_unit'))}s) | "
+        f"{' / '.join(text(service.get(name)) for name in ('a_scores', 'b_scores', 'ties', 'inference_error'))} |",
         f"| service winrate [lower, upper] | {text(service.get('winrate'))} [{text(service.get('lower_rate'))}, "
         f"{text(service.get('upper_rate'))}] |",
         f"| judgeflow B share of decisive, Wilson 95% | {_fmt(ours.get('b_share_decisive'))} "

@@ -44,6 +44,7 @@ class RunContext:
     job_name: str = ""
     produced_by: str = "sagemaker"
     created_at: int = 0
+    records: int | None = None  # lines staged for the judge (the validated records), when known
 
 
 @dataclass
@@ -75,18 +76,31 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
+def judgeflow_statistics(output: nova_output.JudgeOutput, table: pa.Table) -> stats.PairwiseStats:
+    """Our statistics and the unit they count: items, each once, from the details when every
+    details file was read; else the service's counts, which count judgments (SERVICE_COUNT_UNIT)."""
+    if output.details is not None and output.details.complete:
+        counts = items.preference_counts(table).get(None, {"A": 0, "B": 0, "tie": 0, "error": 0})
+        return stats.pairwise_stats(counts["A"], counts["B"], counts["tie"], counts["error"])
+    service = output.summary
+    return stats.pairwise_stats(_int(service, "a_scores"), _int(service, "b_scores"), _int(service, "ties"),
+                                _int(service, "inference_error"), unit=nova_output.SERVICE_COUNT_UNIT)
+
+
 def build_results(archive: bytes | BinaryIO, *, context: RunContext, sidecar: bytes | None = None,
                   finished_at: int, date: str,
                   limits: nova_output.ArchiveLimits = nova_output.ArchiveLimits()) -> ResultBundle:
     files = nova_output.read_archive(archive, limits=limits)
-    output = nova_output.parse_output(files)
+    output = nova_output.parse_output(files, task=context.task)
     if output.produced_by != context.produced_by:
         context = dataclasses.replace(context, produced_by=output.produced_by)
     service = output.summary
-    table = items.items_table(context.run_id, output.details, sidecar)
-    ours = stats.pairwise_stats(
-        _int(service, "a_scores"), _int(service, "b_scores"), _int(service, "ties"), _int(service, "inference_error")
-    )
+    table = items.items_table(context.run_id, output.details, sidecar, task=context.task)
+    ours = judgeflow_statistics(output, table)
+    staged = context.records if context.records is not None else items.sidecar_rows(sidecar)
+    warnings = output.warnings + nova_output.count_mismatches(
+        service, task=context.task, details_items=table.num_rows if output.details is not None else None,
+        input_items=staged)
     agreement = items.agreement_rate(table)
     status = runs.UNRELIABLE if ours.verdict == stats.UNRELIABLE else runs.SUCCEEDED
     runs_row = {
@@ -99,11 +113,16 @@ def build_results(archive: bytes | BinaryIO, *, context: RunContext, sidecar: by
         "service_winrate": service.get("winrate"),
         "service_lower_rate": service.get("lower_rate"),
         "service_upper_rate": service.get("upper_rate"),
-        "service_weighted_score_a": service.get("weighted_score_A"),
-        "service_weighted_score_b": service.get("weighted_score_B"),
-        "service_score_margin": service.get("score_margin"),
+        "service_weighted_score_a": output.figure("weighted_score_a"),
+        "service_weighted_score_b": output.figure("weighted_score_b"),
+        "service_score_margin": output.figure("score_margin"),
+        "service_error_rate": output.figure("error_rate"),
+        "service_a_scores": service.get("a_scores"), "service_b_scores": service.get("b_scores"),
+        "service_ties": service.get("ties"), "service_inference_error": service.get("inference_error"),
+        "service_count_unit": nova_output.SERVICE_COUNT_UNIT,
         "a_wins": ours.a_wins, "b_wins": ours.b_wins, "ties": ours.ties, "inference_errors": ours.errors,
         "items": table.num_rows,
+        "jf_count_unit": ours.unit,
         "jf_b_share_decisive": ours.b_share_decisive,
         "jf_wilson_low": ours.wilson_low,
         "jf_wilson_high": ours.wilson_high,
@@ -112,6 +131,10 @@ def build_results(archive: bytes | BinaryIO, *, context: RunContext, sidecar: by
         "jf_agreement_rate": agreement,
         "verdict": ours.verdict,
         "verdict_reason": ours.verdict_reason,
+        "results_folder": output.results_folder,
+        "summary_key": output.summary_key,
+        "details_files": len(output.details.files) if output.details is not None else 0,
+        "warnings_json": json.dumps(warnings, ensure_ascii=False),
     }
     summary = {
         "run_id": context.run_id,
@@ -122,10 +145,14 @@ def build_results(archive: bytes | BinaryIO, *, context: RunContext, sidecar: by
         "model_b": context.model_b,
         "status": status,
         "service_metrics": service,
+        "service_count_unit": nova_output.SERVICE_COUNT_UNIT,
         "judgeflow_statistics": {**ours.as_dict(), "agreement_rate": agreement},
         "per_category": per_category(table),
         "criteria": items.criteria_means(table),
-        "warnings": output.warnings,
+        "source": {"summary": output.summary_path, "summary_key": output.summary_key,
+                   "results_folder": output.results_folder,
+                   "details": list(output.details.files) if output.details is not None else []},
+        "warnings": warnings,
     }
     bundle = ResultBundle(summary=summary, status=status)
     reports = layout.report_prefix(context.run_id)
@@ -163,6 +190,7 @@ def process_results(*, s3: Any, sfn: Any, sns: Any, registry: RunRegistry, resou
         model_a=item.get("model_a", "model_a"), model_b=item.get("model_b", "model_b"),
         instance_type=item.get("instance_type", ""), job_name=layout.job_name_from_output_key(key),
         created_at=int(item.get("created_at", 0)),
+        records=int(item["records"]) if item.get("records") is not None else None,
     )
     now = datetime.now(timezone.utc)
     # The lake partition is the run's start day, not today: a retried delivery rewrites the same
@@ -192,16 +220,22 @@ def process_results(*, s3: Any, sfn: Any, sns: Any, registry: RunRegistry, resou
         "produced_by": bundle.summary["produced_by"],
         "verdict": statistics["verdict"],
         "verdict_reason": statistics["verdict_reason"],
+        # judgeflow's counts, in `count_unit`: items, each once (from the details), else the service's judgments.
         "counts": {"a": statistics["a_wins"], "b": statistics["b_wins"], "ties": statistics["ties"],
                    "errors": statistics["errors"]},
+        "count_unit": statistics["unit"],
         "service_metrics": {k: bundle.summary["service_metrics"].get(k) for k in ("winrate", "lower_rate", "upper_rate")},
+        "service_count_unit": bundle.summary["service_count_unit"],
         "judgeflow_b_share": statistics["b_share_decisive"],
         "judgeflow_wilson_95": [statistics["wilson_low"], statistics["wilson_high"]],
+        "warnings": bundle.summary["warnings"],
         "locations": locations,
     }
     return _finish(registry, sfn, sns, resources, run_id, status=bundle.status, reason=statistics["verdict_reason"],
                    subject=f"judgeflow: run {run_id} {statistics['verdict']}", message=output, reply=output,
-                   results_summary=json.dumps(output, default=str), verdict=statistics["verdict"])
+                   results_summary=json.dumps(output, default=str), verdict=statistics["verdict"],
+                   count_unit=statistics["unit"], results_source=bundle.summary["source"],
+                   results_warnings=bundle.summary["warnings"])
 
 
 def _finish(registry: RunRegistry, sfn: Any, sns: Any, resources: Resources, run_id: str, *, status: str,

@@ -86,9 +86,10 @@ def test_too_many_entries_are_refused_at_the_first_one_over():
 
 def test_summary_required_details_optional():
     with pytest.raises(nova_output.OutputError, match="no summary JSON"):
-        nova_output.parse_output({"r1/eval_results/other.txt": b""})
+        nova_output.parse_output({"r1/eval_results/other.txt": b""}, task="llm_judge")
     doc = {"results": {"all": {"a_scores": 1.0, "b_scores": 2.0}}}
-    parsed = nova_output.parse_output({"r1/eval_results/results_2025.json": json.dumps(doc).encode()})
+    parsed = nova_output.parse_output({"r1/eval_results/results_2025.json": json.dumps(doc).encode()},
+                                      task="llm_judge")
     assert parsed.summary == {"a_scores": 1.0, "b_scores": 2.0}
     assert parsed.details is None and "no details Parquet" in parsed.warnings[0]
 
@@ -96,10 +97,10 @@ def test_summary_required_details_optional():
 def test_emulator_output_round_trips_with_labels():
     records = [{"prompt": "capital of france", "response_A": "Paris is the capital of France.", "response_B": "?"}]
     files = nova_output.read_archive(emulator.emulate(records, RECIPE))
-    parsed = nova_output.parse_output(files)
+    parsed = nova_output.parse_output(files, task="llm_judge")
     assert parsed.produced_by == "local-emulator"
-    assert parsed.summary["a_scores"] == 1.0 and parsed.summary["winrate"] == 0.0
-    (row,) = parsed.details.to_pylist()
+    assert parsed.summary["a_scores"] == 2.0 and parsed.summary["winrate"] == 0.0
+    (row,) = parsed.details.table.to_pylist()
     assert nova_output.label_of(row["forward_output"]) == "A>B"
     assert nova_output.label_of(row["backward_output"]) == "B>A"
     assert any("|" in name for name in files)  # details names carry '|', as the service's do
@@ -107,14 +108,14 @@ def test_emulator_output_round_trips_with_labels():
 
 def test_rubric_metrics_are_python_literals():
     text = "{'predictions': '[[B>A]]', 'weighted_score_A': 0.4, 'criteria_breakdown': {'c1': {'score_A': 1}}}"
-    assert nova_output.parse_rubric_metrics(text)["weighted_score_A"] == 0.4
-    assert nova_output.parse_rubric_metrics("not python") == {}
+    assert nova_output.parse_metrics(text)["weighted_score_A"] == 0.4
+    assert nova_output.parse_metrics("not python") == {}
 
 
 @pytest.mark.parametrize("document, words", [
     (b"{not json", "the summary is not JSON"),
     (b"\xff\xfe", "the summary is not JSON"),
-    (b"[]", "field 'results.all' is missing or not an object"),
+    (b"[]", "field 'results' is missing or not an object"),
     (json.dumps({"results": {"all": [1, 2]}}).encode(), "field 'results.all' is missing or not an object"),
     (json.dumps({"results": {"all": {"a_scores": "12"}}}).encode(), "field 'results.all.a_scores' must be a count"),
     (json.dumps({"results": {"all": {"ties": -1}}}).encode(), "field 'results.all.ties' must be a count"),
@@ -124,5 +125,5 @@ def test_rubric_metrics_are_python_literals():
 def test_a_malformed_summary_names_the_file_and_the_field(document, words):
     path = "r1/eval_results/results_2025.json"
     with pytest.raises(nova_output.OutputError, match=f"^{path}: .*") as raised:
-        nova_output.parse_output({path: document})
+        nova_output.parse_output({path: document}, task="llm_judge")
     assert words in str(raised.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -40,7 +41,9 @@ def test_pairwise_counts_statistics_and_labels():
     assert run["jf_b_share_decisive"] == pytest.approx(2 / 3)
     assert run["jf_tie_half_win_rate"] == pytest.approx(2.5 / 4)
     assert run["jf_agreement_rate"] == 1.0 and run["produced_by"] == "local-emulator"
-    assert json.loads(run["service_metrics_json"])["a_scores"] == 1.0
+    # The service counts judgments, both orders of each item: 2 for the item A wins in both.
+    assert json.loads(run["service_metrics_json"])["a_scores"] == 2.0 and run["service_a_scores"] == 2.0
+    assert run["jf_count_unit"] == "item" and run["service_count_unit"] == "judgment"
     items = table(bundle, "items")
     assert [i["preference"] for i in items] == ["A", "B", "B", "tie"]
     assert items[0]["forward_verdict"] == "A" and items[0]["backward_verdict"] == "A"
@@ -128,7 +131,7 @@ def test_staged_sidecar_rows_are_read_without_parsing_each_row(monkeypatch):
 
     import types
     monkeypatch.setattr(items_module, "json", types.SimpleNamespace(loads=no_row_parsing, dumps=json.dumps))
-    line_numbers, categories, rows = items_module._sidecar_columns(sidecar, 4)
+    line_numbers, categories, rows = items_module._sidecar_columns(sidecar, np.arange(4))
     assert line_numbers.to_pylist() == [1, 2, 3, 4] and categories.to_pylist() == ["geo", "日本", "geo", "sci"]
     assert rows.to_pylist() == sidecar.decode().splitlines()
 
@@ -136,9 +139,11 @@ def test_staged_sidecar_rows_are_read_without_parsing_each_row(monkeypatch):
 def test_label_is_the_last_one_and_missing_labels_are_errors():
     from judgeflow.items import items_table
     import pyarrow as pa
-    details = pa.table({"forward_output": ["maybe [[B>A]]... final [[A>B]]", "no label", "[[A=B (bothbad)]]"],
+    from judgeflow.nova_output import Details
+    details = pa.table({"item_index": [0, 1, 2],
+                        "forward_output": ["maybe [[B>A]]... final [[A>B]]", "no label", "[[A=B (bothbad)]]"],
                         "backward_output": ["[[B>A]]", "[[A>B]]", "[[A=B]]"]})
-    rows = items_table("r", details, None).to_pylist()
+    rows = items_table("r", Details(table=details, files=("d",), complete=True), None, task="llm_judge").to_pylist()
     assert [(r["forward_verdict"], r["backward_verdict"], r["preference"]) for r in rows] == [
         ("A", "A", "A"), (None, "B", "error"), ("tie", "tie", "tie")]
     assert [r["orders_agree"] for r in rows] == [True, None, True]
@@ -156,11 +161,12 @@ def test_missing_details_keep_the_summary():
     bundle = build(buffer.getvalue())
     (run,) = table(bundle, "runs")
     assert (run["a_wins"], run["b_wins"], run["items"]) == (3, 1, 0)
+    assert run["jf_count_unit"] == "judgment" and "over 4 decisive judgments" in run["verdict_reason"]
     assert "no details Parquet" in bundle.summary["warnings"][0]
 
 
 def test_empty_judge_output_is_unreliable_not_silent():
     bundle = build(emulator.emulate([], PAIRWISE))
     assert bundle.status == "UNRELIABLE"
-    assert bundle.summary["judgeflow_statistics"]["verdict_reason"] == "no items were judged"
+    assert bundle.summary["judgeflow_statistics"]["verdict_reason"] == "nothing was judged (0 items)"
     assert table(bundle, "items") == []
