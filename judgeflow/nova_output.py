@@ -277,8 +277,8 @@ def _read_details(files: Mapping[str, bytes], paths: list[str], task: str, warni
         read.append(path)
         if not table.num_rows:  # nothing judged: no columns to check
             continue
-        parts.append(pa.table({"details_file": pa.array([path] * table.num_rows, pa.string()),
-                               **reader(table, path)}))
+        repeated_path = pa.DictionaryArray.from_arrays(pa.array(np.zeros(table.num_rows, np.int32)), [path])
+        parts.append(pa.table({"details_file": pc.cast(repeated_path, pa.string()), **reader(table, path)}))
         stored.append(_stored_index(table))
     if not parts:
         return Details(table=pa.table({}), files=tuple(read), complete=complete and bool(read))
@@ -291,8 +291,9 @@ def _read_details(files: Mapping[str, bytes], paths: list[str], task: str, warni
         else:
             warnings.append(f"the {len(parts)} details files' stored indexes overlap: rows are matched to items by "
                             "position, files in name order")
-    table = pa.concat_tables(parts)
-    table = table.add_column(0, "item_index", pa.array(index)).take(pa.array(np.argsort(index, kind="stable")))
+    table = pa.concat_tables(parts).add_column(0, "item_index", pa.array(index))
+    if (np.diff(index) < 0).any():  # rows stored out of item order
+        table = table.take(pa.array(np.argsort(index, kind="stable")))
     return Details(table=table, files=tuple(read), complete=complete)
 
 
@@ -322,8 +323,7 @@ def _pairwise_columns(table: pa.Table, path: str) -> dict[str, pa.Array]:
     each order, as columns or inside each row's metrics."""
     names = set(table.column_names)
     if {"forward_output", "backward_output"} <= names:
-        return {name: pc.cast(table.column(name), pa.string()).combine_chunks()
-                for name in ("forward_output", "backward_output")}
+        return {name: pc.cast(table.column(name), pa.string()) for name in ("forward_output", "backward_output")}
     if "metrics" in names:
         rows = [parse_metrics(value) for value in table.column("metrics").to_pylist()]
         if any("forward_output" in row or "backward_output" in row for row in rows):
