@@ -193,6 +193,9 @@ def parse_output(files: Mapping[str, bytes], *, task: str) -> JudgeOutput:
                           "damaged - check its CloudWatch logs") from exc
     key, summary = _summary_metrics(document, summary_path, task)
     output = JudgeOutput(summary=summary, summary_path=summary_path, summary_key=key, results_folder=folder)
+    if key not in ("all", task_key(task)):
+        output.warnings.append(f"{summary_path}: read the summary's only entry, '{key}', not named after the run's "
+                               f"task ('{task_key(task)}')")
     general = document.get("config_general")
     if isinstance(general, dict) and general.get("produced_by"):
         output.produced_by = str(general["produced_by"])  # the local emulator labels its output

@@ -100,15 +100,20 @@ def test_abort_during_the_job_releases_its_reservation(offline):
 
 @pytest.mark.parametrize("runs, quota", [(2, 1), (3, 2)])
 def test_concurrent_runs_never_exceed_the_quota(offline, runs, quota):
-    behaviour = EmulatorBehaviour(duration_seconds=0.6)
+    # Jobs start only once `quota` of them are running (or after 30 s): the quota is then used in
+    # full whatever the machine's load, and a run over it would show as one job too many.
+    behaviour = EmulatorBehaviour(duration_seconds=0.2, job_gate=threading.Event())
     with offline(wait_scale=0.002, emulator=behaviour, quotas={"ml.g5.12xlarge": quota}) as jf:
         samples: list[tuple[int, int]] = []
         stop = threading.Event()
+        give_up = time.time() + 30
 
         def watch() -> None:
             while not stop.is_set():
                 running = sum(1 for j in jf.training_jobs() if j["TrainingJobStatus"] == "InProgress")
                 samples.append((len(jf.reservations()), running))
+                if running >= quota or time.time() > give_up:
+                    behaviour.job_gate.set()
                 time.sleep(0.05)
 
         watcher = threading.Thread(target=watch)

@@ -86,7 +86,10 @@ def test_equal_task_entries_without_all_read_the_runs_own_key():
 def test_a_single_task_entry_under_another_name_is_read():
     """The SDK v3 reader takes the one entry there is, whatever its name."""
     document = {"results": {"custom|llm_judge|0": p.BLOG_PAIRWISE}}
-    assert p.run_row(p.build({SUMMARY: p.json_bytes(document)}))["summary_key"] == "custom|llm_judge|0"
+    bundle = p.build({SUMMARY: p.json_bytes(document)})
+    assert p.run_row(bundle)["summary_key"] == "custom|llm_judge|0"
+    assert (f"{SUMMARY}: read the summary's only entry, 'custom|llm_judge|0', not named after the run's task "
+            f"('{p.PAIRWISE_KEY}')") in bundle.summary["warnings"]
 
 
 def test_several_differing_task_entries_are_an_error_naming_them():
