@@ -54,6 +54,41 @@ DEFAULTS: dict[str, Any] = {
     "notification_email": "",
 }
 
+# What each key does, one sentence each, for people: docs/settings.md is generated from DEFAULTS and
+# this mapping (`python -m judgeflow.docs_reference`), and tests/domain/test_docs.py fails when a key
+# has no sentence here or the page is out of date.
+SETTING_DOCS: dict[str, str] = {
+    "region": "The AWS region the stacks and the judge jobs run in; `nova_images` must name an image for it.",
+    "nova_images": "Maps each region to its Nova evaluation container image; only the us-east-1 image is "
+                   "confirmed by AWS pages.",
+    "instance_preferences": "SageMaker instance types tried in this order; each run uses only those its judge "
+                            "recipe allows (a run's `instance-types` setting replaces the list).",
+    "default_task": "The judge task of a run that does not name one (`llm_judge` or `rubric_llm_judge`).",
+    "default_judge_model": "The judge model of a run that does not name one (`micro`, `lite`, `pro` or `lite-2`).",
+    "capacity_wait_initial_seconds": "The first wait of a run that found no free quota; each later wait doubles, "
+                                     "with 20 % jitter.",
+    "capacity_wait_max_seconds": "The longest single wait between capacity checks; it bounds how late capacity "
+                                 "freed outside judgeflow is noticed (a release by judgeflow wakes the next run "
+                                 "at once).",
+    "capacity_wait_total_seconds": "How long a run may wait for capacity in all before it fails with the quota's "
+                                   "name, value, use and how to request an increase.",
+    "reservation_ttl_seconds": "A capacity reservation that no running job has used by then stops counting "
+                               "against the quota.",
+    "max_runtime_seconds": "The judge training job's hard stop (MaxRuntimeInSeconds, the SageMaker SDK's default "
+                           "for recipes).",
+    "results_timeout_seconds": "How long a run waits for the results stage after its judge job ended before it "
+                               "fails.",
+    "results_max_unpacked_bytes": "The most a judge output archive may unpack to; past it the run fails with "
+                                  "this setting named (checked while the archive streams).",
+    "results_max_members": "The most entries a judge output archive may hold; past it the run fails with this "
+                           "setting named.",
+    "token_limit": "The largest estimated size of one record in tokens (characters of the three fields / 4, plus "
+                   "300 for the judge's instructions); a longer record rejects the file.",
+    "max_rows": "The most records a dataset may hold; a longer file is rejected.",
+    "max_errors_reported": "How many findings a validation report lists in full; the rest are counted by kind.",
+    "notification_email": "An e-mail address subscribed to run notifications; empty for none.",
+}
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     region: str
