@@ -24,6 +24,7 @@ CONSOLE = "Step Functions console"
 RUN_WARNINGS = "run warnings"
 CLI_EXIT_1 = "CLI exit 1"
 CLI_EXIT_2 = "CLI exit 2"
+GATE = "judgeflow gate"
 CDK_SYNTH = "cdk synth"
 
 PLACES: dict[str, str] = {
@@ -40,6 +41,8 @@ PLACES: dict[str, str] = {
     CLI_EXIT_1: "a `judgeflow` command that ends with exit code 1 and says why on stderr.",
     CLI_EXIT_2: "a `judgeflow` command that ends with exit code 2: one sentence on stderr, "
                 "`judgeflow <command>: error: ...`.",
+    GATE: "the sentence `judgeflow gate` prints; its exit code is 0 when the requirement holds, 1 when it does "
+          "not, 3 when the run has not finished, 4 when it cannot be decided.",
     CDK_SYNTH: "`cdk synth` or `cdk deploy` stops before anything is deployed.",
 }
 
@@ -503,7 +506,7 @@ RESULTS_WARNINGS = Group(
 VERDICTS = Group(
     "Verdicts that cannot decide",
     "A run whose numbers cannot support a verdict ends `UNRELIABLE` with verdict `unreliable`; `judgeflow "
-    "gate` exits 2 or more for it. The unit is `item`, or `judgment` when judgeflow counted the service's "
+    "gate` cannot decide for it (exit 4). The unit is `item`, or `judgment` when judgeflow counted the service's "
     "judgments (docs/statistics.md).",
     (
         Entry("verdict.nothing_judged", "Nothing was judged", (RUN_RECORD, NOTIFICATION),
@@ -561,8 +564,9 @@ _USAGE = "judgeflow <command>: error: "
 CLI_USAGE = Group(
     "Command-line usage",
     "A mistake in how a `judgeflow` command was called exits with code 2 and one sentence on stderr saying "
-    "what, where and how to fix it (argparse prints the command's usage line before it). Operator commands "
-    "(`submit`, `runs`, `show`, `wait`, `report`, `gate`, `cancel`) also exit 2 for a run they cannot find.",
+    "what, where and how to fix it (argparse prints the command's usage line before it). The operator "
+    "commands (`submit`, `runs`, `show`, `wait`, `report`, `gate`, `cancel`) also exit 2 when they cannot find "
+    "the deployment or the run.",
     (
         Entry("cli.arguments", "An option is missing, unknown or has a value not allowed", (CLI_EXIT_2,),
               (_USAGE + "the following arguments are required: <arguments>",
@@ -614,14 +618,47 @@ CLI_USAGE = Group(
         Entry("cli.plan_recipe", "plan: the task, judge or instance type do not fit a recipe", (CLI_EXIT_2,),
               (_USAGE + "<the recipe's message, as under Run settings>",),
               "Pick a judge model and instance type the task's recipe allows (see `recipe.*` above)."),
+        Entry("cli.operator_values", "An operator option has a value it cannot use", (CLI_EXIT_2,),
+              (_ARG + "must be a share between 0 and 1 (0.2 = 20%), got '<text>'",
+               _ARG + "must be a date as YYYY-MM-DD (UTC), got '<text>'",
+               _ARG + "must be a TCP port (1 to 65535), got '<text>'"),
+              "Give `--max-error-rate` as a share (`0.05` for 5 %), `--since` as a date like `2026-11-01`, "
+              "and `--port` as a number from 1 to 65535."),
+        Entry("cli.deployment_not_found", "The deployment cannot be found", (CLI_EXIT_2,),
+              (_USAGE + "no stack '<stack>' in <region>: deploy judgeflow (cdk deploy --all), or name its "
+                        "pipeline stack with --stack",
+               _USAGE + "cannot reach CloudFormation in <region> (<error>): check your credentials, --profile and "
+                        "--region, or AWS_ENDPOINT_URL for a local stack",
+               _USAGE + "stack '<stack>' has no output <outputs>: it is not a judgeflow pipeline stack, or an "
+                        "older one (deploy this version)"),
+              "Point the command at the pipeline stack: `--stack JudgeflowPipeline-NAME` for a named copy, "
+              "`--region` for its region, `--profile` for its account; for `judgeflow local up`, set "
+              "`AWS_ENDPOINT_URL`."),
         Entry("cli.unknown_run", "The run named is not recorded", (CLI_EXIT_2,),
-              (_USAGE + "<a sentence naming the run id that is not in the run registry>",),
-              "Copy the run id from `judgeflow submit` or `judgeflow runs`; check `--stack`, `--region` and "
-              "`--profile` point at the deployment that ran it."),
-        Entry("cli.gate_cannot_decide", "The gate cannot decide", (CLI_EXIT_2,),
-              (_USAGE + "<a sentence saying the run is unknown, not finished, or unreliable>",),
-              "Wait for the run to finish (`judgeflow wait RUN`); an unreliable run needs a new run after the "
-              "cause is fixed (see *Verdicts that cannot decide*)."),
+              (_USAGE + "no run '<run_id>' in stack '<stack>': list the runs with 'judgeflow runs'",),
+              "Copy the run id from `judgeflow submit` or `judgeflow runs`, and check that `--stack`, "
+              "`--region` and `--profile` point at the deployment that ran it."),
+        Entry("cli.report_not_ready", "The run has no report yet", (CLI_EXIT_2,),
+              (_USAGE + "run '<run_id>' has no <file> yet (s3://<bucket>/reports/<run_id>/<file>): its results "
+                        "are written when it ends; follow it with 'judgeflow wait'",),
+              "Wait for the run to end (`judgeflow wait RUN`). A run that failed or was rejected has no report: "
+              "`judgeflow show RUN` says why it ended."),
+        Entry("gate.fails", "The requirement does not hold", (GATE,),
+              ("fails: B is worse, judgeflow's Wilson 95% interval for B [<low>, <high>] over <unit>s lies below "
+               "0.5",
+               "fails: B is not shown better, judgeflow's Wilson 95% interval for B [<low>, <high>] over <unit>s "
+               "does not lie above 0.5",
+               "fails: <p>% of <unit>s were inference errors, over <max>%"),
+              "The answer is no (exit 1). Read the report; for `better`, an inconclusive run may need more "
+              "items to show a difference."),
+        Entry("gate.not_finished", "The run has not finished", (GATE,),
+              ("run <run_id> has not finished (<why it waits, or running>); gate it once it ends",),
+              "Exit 3: wait for the run (`judgeflow wait RUN`), then gate it."),
+        Entry("gate.undecidable", "The run cannot be gated", (GATE,),
+              ("run <run_id> is unreliable (<verdict reason>): no decision",
+               "run <run_id> ended <status> (<reason>): no decision"),
+              "Exit 4: the run failed, was rejected or stopped, or is unreliable (see *Verdicts that cannot "
+              "decide*). Fix the cause the reason names and submit again."),
     ),
 )
 
