@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping
 
 import aws_cdk as cdk
@@ -11,23 +10,9 @@ from infra.nag import AcknowledgedAwsSolutionsChecks
 from infra.stateful_stack import StatefulStack
 from infra.stateless_stack import StatelessStack
 from judgeflow.settings import Settings
+from judgeflow.stacks import DEPLOYMENT_CONTEXT_KEY, STATEFUL_STACK_NAME, STATELESS_STACK_NAME, stack_names
 
-STATEFUL_STACK_NAME = "JudgeflowData"
-STATELESS_STACK_NAME = "JudgeflowPipeline"
-# `cdk deploy --all -c deployment=staging` deploys a second copy beside the default one in the same
-# account and region: its stacks, state machine, Glue database and Athena workgroup carry the name.
-DEPLOYMENT_CONTEXT_KEY = "deployment"
-_DEPLOYMENT_NAME = re.compile(r"[a-z][a-z0-9-]{0,19}")
-
-
-def stack_names(deployment: str = "") -> tuple[str, str]:
-    """(stateful, stateless) stack names of a deployment; the default one keeps the plain names."""
-    if not deployment:
-        return STATEFUL_STACK_NAME, STATELESS_STACK_NAME
-    if not _DEPLOYMENT_NAME.fullmatch(deployment):
-        raise ValueError(f"deployment name {deployment!r}: use 1 to 20 lowercase letters, digits or hyphens, "
-                         "starting with a letter (e.g. -c deployment=staging)")
-    return f"{STATEFUL_STACK_NAME}-{deployment}", f"{STATELESS_STACK_NAME}-{deployment}"
+__all__ = ["DEPLOYMENT_CONTEXT_KEY", "STATEFUL_STACK_NAME", "STATELESS_STACK_NAME", "build_app", "stack_names"]
 
 
 def build_app(app: cdk.App, *, context: Mapping[str, Any] | None = None, account: str | None = None,

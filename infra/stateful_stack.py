@@ -11,6 +11,7 @@ from infra.analytics import Analytics
 from infra.judge_role import JudgeExecutionRole
 from infra.registry import Registry
 from infra.storage import Storage
+from judgeflow import stacks
 from judgeflow.settings import Settings
 
 
@@ -24,9 +25,11 @@ class StatefulStack(Stack):
                                    deployment=deployment)
         self.judge_role = JudgeExecutionRole(self, "JudgeExecutionRole", work_bucket=self.storage.work,
                                              key=self.storage.key, nova_image_uri=settings.nova_image).role
-        CfnOutput(self, "DatasetsBucketName", value=self.storage.datasets.bucket_name,
+        CfnOutput(self, stacks.DATASETS_BUCKET, value=self.storage.datasets.bucket_name,
                   description="Drop JSONL files under incoming/ in this bucket")
-        CfnOutput(self, "MetricsBucketName", value=self.storage.metrics.bucket_name)
+        CfnOutput(self, stacks.METRICS_BUCKET, value=self.storage.metrics.bucket_name)
+        CfnOutput(self, stacks.RUN_REGISTRY_TABLE, value=self.registry.runs.table_name,
+                  description="One item per run (the operator commands read it)")
         CfnOutput(self, "GlueDatabaseName", value=self.analytics.database_name,
                   description="Query the runs and items tables in Athena")
         CfnOutput(self, "AthenaWorkGroupName", value=self.analytics.workgroup_name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Aws, Duration, Stack
+from aws_cdk import Aws, CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
@@ -25,7 +25,7 @@ from infra.stages.stage_input import StageInputStage
 from infra.stages.validate import ValidateStage
 from infra.stateful_stack import StatefulStack
 from infra.workflow import RunWorkflow
-from judgeflow import layout
+from judgeflow import layout, stacks
 from judgeflow.environment import METRICS_NAMESPACE, SERVICE_NAME, Resources, lambda_environment
 from judgeflow.settings import Settings
 
@@ -83,6 +83,10 @@ class StatelessStack(Stack):
             job_timeout=Duration.seconds(settings.max_runtime_seconds + settings.capacity_wait_total_seconds),
         )
         state_machine = self.workflow.state_machine
+        # What the operator commands (`judgeflow submit`, `runs`, `show`...) find a deployment by.
+        CfnOutput(self, stacks.STATE_MACHINE_ARN, value=state_machine.state_machine_arn,
+                  description="Runs, one execution each")
+        CfnOutput(self, stacks.DATA_STACK, value=stateful.stack_name, description="The stack holding the data")
 
         # Events that could not be delivered are kept for 14 days, never dropped.
         dead_letters = sqs.Queue(self, "UndeliveredEvents", encryption=sqs.QueueEncryption.KMS,

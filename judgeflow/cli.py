@@ -4,6 +4,14 @@
   judgeflow validate FILE [--task T] [--report OUT] exit 0 valid, 1 invalid, 2 usage or I/O error
   judgeflow plan --task T --judge J --dataset S3URI --output S3URI --role ARN --instance TYPE --region R
   judgeflow ingest-results OUTPUT_TAR --out DIR [--sidecar FILE] [--run-id ID]
+  judgeflow local up [--port P]                    the whole stack on 127.0.0.1 (embedded AWS) until Ctrl-C
+
+Operator commands, against a deployed stack (found by its CloudFormation outputs; credentials,
+--profile, --region and AWS_ENDPOINT_URL as the AWS CLI reads them; --output table|json):
+  judgeflow submit FILE --model-a A --model-b B [--task T] [--judge J] [--instance-types T ...] [--rerun] [--wait]
+  judgeflow runs [--status S] [--since DATE] [--limit N]
+  judgeflow show RUN | wait RUN [--timeout S] | report RUN --out DIR | cancel RUN
+  judgeflow gate RUN --require not-worse|better [--max-error-rate R]   exit 0 holds, 1 not, 3 running, 4 undecidable
 
 A usage mistake (a missing file, a bad number or name, a path leaving --out) exits 2 with one
 sentence on stderr saying what, where and how to fix it. Each command imports what it needs when it runs (`judgeflow --help` and `validate` never load
@@ -253,6 +261,58 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return importlib.import_module("offline.demo").run_demo(made_folder(args.out))
 
 
+def _cmd_local(args: argparse.Namespace) -> int:
+    import importlib
+
+    return importlib.import_module("offline.local_stack").serve(port=args.port)
+
+
+def _operator(name: str):
+    """An operator command, imported when it runs (boto3 and rich load only then)."""
+    def run(args: argparse.Namespace) -> int:
+        from judgeflow import commands
+
+        try:
+            return getattr(commands, name)(args)
+        except commands.NotFound as exc:
+            raise UsageError(str(exc)) from None
+    return run
+
+
+def rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a share between 0 and 1 (0.2 = 20%), got {_quoted(text)}")
+    return value
+
+
+def utc_date(text: str) -> str:
+    try:
+        time.strptime(text[:10], "%Y-%m-%d")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date as YYYY-MM-DD (UTC), got {_quoted(text)}") from None
+    return text[:10]
+
+
+def port_number(text: str) -> int:
+    value = positive_whole_number(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port (1 to 65535), got {_quoted(text)}")
+    return value
+
+
+def _operator_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--output", choices=("table", "json"), default="table", help="table (default) or json")
+    common.add_argument("--profile", help="AWS profile (default: the AWS CLI's)")
+    common.add_argument("--region", help="AWS region (default: the profile's)")
+    common.add_argument("--stack", help="the pipeline stack's name (default JudgeflowPipeline)")
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="judgeflow", description="Nova LLM-as-a-Judge evaluations on AWS")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -294,6 +354,53 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--model-a", type=model_label, default="model_a")
     ingest.add_argument("--model-b", type=model_label, default="model_b")
     ingest.set_defaults(func=_cmd_ingest)
+
+    local = sub.add_parser("local", help="run the whole stack on this machine")
+    local_sub = local.add_subparsers(dest="local_command", required=True, parser_class=_Parser)
+    up = local_sub.add_parser("up", help="deploy both stacks into the embedded AWS on 127.0.0.1 and serve until Ctrl-C")
+    up.add_argument("--port", type=port_number, default=4510, help="TCP port on 127.0.0.1 (default 4510)")
+    up.set_defaults(func=_cmd_local)
+
+    common = _operator_options()
+    submit = sub.add_parser("submit", parents=[common], help="validate a dataset, upload it and start its run")
+    submit.add_argument("file", metavar="FILE", type=existing_file)
+    submit.add_argument("--model-a", type=model_label, required=True, help="label of response_A's model")
+    submit.add_argument("--model-b", type=model_label, required=True, help="label of response_B's model")
+    submit.add_argument("--task", choices=TASKS)
+    submit.add_argument("--judge", choices=JUDGE_MODELS, help="judge model (default: the deployment's)")
+    submit.add_argument("--instance-types", nargs="+", metavar="TYPE", help="instance types to try, in order")
+    submit.add_argument("--rerun", action="store_true", help="judge again even if this file was judged")
+    submit.add_argument("--wait", action="store_true", help="follow the run until it ends")
+    submit.add_argument("--timeout", type=positive_whole_number, help="with --wait: give up after S seconds")
+    submit.add_argument("--register-timeout", type=positive_whole_number, default=300, help=argparse.SUPPRESS)
+    submit.set_defaults(func=_operator("submit"))
+
+    listing = sub.add_parser("runs", parents=[common], help="list runs, newest first")
+    listing.add_argument("--status", choices=runs.FINAL_STATUSES + (runs.RUNNING,))
+    listing.add_argument("--since", type=utc_date, help="created on or after this date (YYYY-MM-DD, UTC)")
+    listing.add_argument("--limit", type=positive_whole_number)
+    listing.set_defaults(func=_operator("list_runs"))
+
+    for name, text in (("show", "a run's status, metrics, categories and locations"),
+                       ("wait", "follow a run until it ends (exit 0 succeeded, 1 otherwise)"),
+                       ("cancel", "stop a run (capacity released, recorded ABORTED)")):
+        command = sub.add_parser(name, parents=[common], help=text)
+        command.add_argument("run_id", metavar="RUN", type=job_name_base)
+        if name == "wait":
+            command.add_argument("--timeout", type=positive_whole_number, help="give up after S seconds (exit 1)")
+        command.set_defaults(func=_operator(name))
+
+    report = sub.add_parser("report", parents=[common], help="download a run's report.png, summary.json, summary.md")
+    report.add_argument("run_id", metavar="RUN", type=job_name_base)
+    report.add_argument("--out", type=output_folder, required=True, help="folder to write into (created if missing)")
+    report.set_defaults(func=_operator("report"))
+
+    gate = sub.add_parser("gate", parents=[common], help="for CI: exit 0 when the run meets the requirement")
+    gate.add_argument("run_id", metavar="RUN", type=job_name_base)
+    gate.add_argument("--require", choices=("not-worse", "better"), required=True,
+                      help="not-worse: the interval does not lie below 0.5; better: it lies above")
+    gate.add_argument("--max-error-rate", type=rate, help="fail when more inference errors than this share")
+    gate.set_defaults(func=_operator("gate"))
     return parser
 
 

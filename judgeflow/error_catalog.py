@@ -627,10 +627,11 @@ CLI_USAGE = Group(
         Entry("cli.deployment_not_found", "The deployment cannot be found", (CLI_EXIT_2,),
               (_USAGE + "no stack '<stack>' in <region>: deploy judgeflow (cdk deploy --all), or name its "
                         "pipeline stack with --stack",
-               _USAGE + "cannot reach CloudFormation in <region> (<error>): check your credentials, --profile and "
+               _USAGE + "cannot read stack '<stack>' in <region> (<error>): check your credentials, --profile and "
                         "--region, or AWS_ENDPOINT_URL for a local stack",
-               _USAGE + "stack '<stack>' has no output <outputs>: it is not a judgeflow pipeline stack, or an "
-                        "older one (deploy this version)"),
+               _USAGE + "stack '<stack>' has no output <outputs>: it is not a judgeflow <kind> stack, or an "
+                        "older one (deploy this version)",
+               _USAGE + "no AWS region: give --region, or set one in your AWS profile or AWS_DEFAULT_REGION"),
               "Point the command at the pipeline stack: `--stack JudgeflowPipeline-NAME` for a named copy, "
               "`--region` for its region, `--profile` for its account; for `judgeflow local up`, set "
               "`AWS_ENDPOINT_URL`."),

@@ -121,11 +121,12 @@ def _decoded(header: str, value: str) -> str:
     (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html)."""
     if "=?" not in value:
         return value
-    from email.header import decode_header, make_header  # only for encoded values
+    from email.errors import HeaderParseError  # only for encoded values
+    from email.header import decode_header, make_header
 
     try:
         return str(make_header(decode_header(value)))
-    except (ValueError, LookupError) as exc:
+    except (ValueError, LookupError, HeaderParseError) as exc:  # bad base64 raises HeaderParseError
         raise RunSettingsError(f"x-amz-meta-{header.lower()}: the value {value!r} is not valid RFC 2047 text "
                                f"({exc}); set it again as plain text") from None
 

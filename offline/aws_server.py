@@ -50,8 +50,9 @@ class Faults:
 
 
 class AwsServer:
-    def __init__(self, faults: Faults) -> None:
+    def __init__(self, faults: Faults, *, port: int = 0) -> None:
         self.faults = faults
+        self.port = port  # 0: any free port (the harness); `judgeflow local up --port` names one
         self.throttle: Callable[[str], str | None] = lambda target: None  # the error of a call past its rate
         # Reentrant: a call may make others in the same thread (an S3 write starting an execution).
         self.api_lock = threading.RLock()
@@ -69,7 +70,7 @@ class AwsServer:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines in test output
         moto_app = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server("127.0.0.1", 0, self._wrap(moto_app), threaded=True,
+        self._server = make_server("127.0.0.1", self.port, self._wrap(moto_app), threaded=True,
                                    request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="embedded-aws-http")
         self._thread.start()

@@ -131,10 +131,29 @@ def deploy(aws: EmbeddedAws, assembly: CloudAssembly, stack_order: list[str]) ->
                     _create(aws, kind, logical, resolver.resolve(resource.get("Properties", {})), physical[logical],
                             found,
                             asset=lambda: assembly.asset_folder(stack_name, resource["Properties"]["Code"]))
+        outputs = {name: output for name, output in template.get("Outputs", {}).items()
+                   if not name.startswith("Export")}  # CDK's own cross-stack exports stay exports only
         for output in template.get("Outputs", {}).values():
             if "Export" in output:
                 exports[resolver.resolve(output["Export"]["Name"])] = resolver.resolve(output["Value"])
+        _publish_stack(aws, stack_name, {name: (str(resolver.resolve(output["Value"])), output.get("Description", ""))
+                                         for name, output in outputs.items()})
     return Deployment(**found)
+
+
+def _publish_stack(aws: EmbeddedAws, stack_name: str, outputs: dict[str, tuple[str, str]]) -> None:
+    """The stack as CloudFormation lists it, with its outputs resolved: operators find a deployment
+    through DescribeStacks, as on AWS. Its resources were created above, one by one; the stack
+    record holds a placeholder resource (CloudFormation requires one) and the outputs."""
+    import warnings
+
+    template = {"Resources": {"Deployed": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+                "Outputs": {name: {"Value": value, **({"Description": text} if text else {})}
+                            for name, (value, text) in outputs.items()}}
+    with warnings.catch_warnings():  # moto does not model the placeholder's type; it needs none
+        warnings.simplefilter("ignore", UserWarning)
+        boto3.client("cloudformation", region_name=aws.region).create_stack(StackName=stack_name,
+                                                                         TemplateBody=json.dumps(template))
 
 
 def _physical_for(logical: str, kind: str, region: str, props: dict[str, Any]) -> Physical:

@@ -108,7 +108,8 @@ class EmbeddedAws:
     """moto with judgeflow's patches. Use as a context manager."""
 
     def __init__(self, *, region: str, wait_scale: float = 0.0, emulator: EmulatorBehaviour | None = None,
-                 log_level: str = "INFO", lambda_log: TextIO | None = None, limits: AwsLimits | None = None) -> None:
+                 log_level: str = "INFO", lambda_log: TextIO | None = None, limits: AwsLimits | None = None,
+                 port: int = 0) -> None:
         self.region = region
         # The deployed policies (filled by the offline deploy) and the decision of every call made under them.
         self.access = AccessModel(account=ACCOUNT_ID, region=region)
@@ -123,7 +124,7 @@ class EmbeddedAws:
         self.quotas: dict[str, float] = {}  # applied quota values
         self.default_quotas: dict[str, float] = {}  # AWS default values
         self.faults = Faults()
-        self.server = AwsServer(self.faults)
+        self.server = AwsServer(self.faults, port=port)
         self.lambdas: LambdaService | None = None  # the deployed functions, from start() on
         self.errors: list[str] = []
         self.job_threads: list[threading.Thread] = []

@@ -38,12 +38,12 @@ class OfflineJudgeflow:
                  quotas: Mapping[str, float] | None = None, wait_scale: float = 0.0,
                  emulator: EmulatorBehaviour | None = None, log_level: str = "INFO",
                  lambda_log: TextIO | None = None, limits: AwsLimits | None = None,
-                 expect_denials: bool = False) -> None:
+                 expect_denials: bool = False, port: int = 0) -> None:
         self.assembly = assembly
         self.expect_denials = expect_denials  # a test that removes a grant on purpose
         self.stack_order = stack_order
         self.aws = EmbeddedAws(region=region, wait_scale=wait_scale, emulator=emulator, log_level=log_level,
-                               lambda_log=lambda_log, limits=limits)
+                               lambda_log=lambda_log, limits=limits, port=port)
         self.initial_quotas = dict(quotas) if quotas is not None else {"ml.g5.12xlarge": 1}
         self.deployment: Deployment | None = None
 

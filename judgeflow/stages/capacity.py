@@ -7,6 +7,7 @@ running jobs, the ledger) and writes what they decide.
 from __future__ import annotations
 
 import copy
+import json
 import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
@@ -218,13 +219,18 @@ def acquire_capacity(*, ledger: CapacityLedger, quotas_client: Any, sagemaker: A
             # This run left the line: the run now first in line takes over re-checking on the backoff.
             wake_waiters(ledger=ledger, sfn=sfn, freed={decision.instance_type: plan.instances})
         return state
-    registry.update(run_id, waiting_reason=decision.reason)
+    if not decision.exhausted:
+        state.next_check_at = datetime.fromtimestamp(now + decision.wait_seconds, timezone.utc).isoformat(
+            timespec="seconds")
+    # What `judgeflow show` tells of a waiting run: each quota, its value and use, the runs ahead in
+    # line and the next check (JSON: the registry takes no floats, and quota values can be).
+    registry.update(run_id, waiting_reason=decision.reason, waiting_json=json.dumps(
+        {"quotas": decision.quotas, "queued_ahead": decision.queued_ahead, "checked_at": state.checked_at,
+         "next_check_at": state.next_check_at}, default=str))
     if decision.exhausted:
         ledger.leave_queue(execution_arn)
         return state
     state.queued_at_ms = queued_at_ms
-    state.next_check_at = datetime.fromtimestamp(now + decision.wait_seconds, timezone.utc).isoformat(
-        timespec="seconds")
     ledger.join_queue(holder=execution_arn, run_id=run_id, instance_types=order or plan.instance_order,
                       instances=plan.instances, enqueued_at_ms=queued_at_ms,
                       expires_at=policy.waiter_expires_at(int(now), decision.wait_seconds))

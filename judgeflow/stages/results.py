@@ -228,6 +228,7 @@ def process_results(*, s3: Any, sfn: Any, sns: Any, registry: RunRegistry, resou
         "service_count_unit": bundle.summary["service_count_unit"],
         "judgeflow_b_share": statistics["b_share_decisive"],
         "judgeflow_wilson_95": [statistics["wilson_low"], statistics["wilson_high"]],
+        "judgeflow_error_rate": statistics["error_rate"],
         "warnings": bundle.summary["warnings"],
         "locations": locations,
     }

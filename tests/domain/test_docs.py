@@ -629,9 +629,6 @@ def test_the_code_words_messages_as_documented(code, files, monkeypatch):
         assert error_catalog.matches(entry, message), f"{code}: {message!r} fits none of {entry.messages}"
 
 
-@pytest.mark.xfail(strict=True, raises=Exception, reason="runs._decoded catches ValueError and LookupError, not "
-                   "email.errors.HeaderParseError: a metadata value like this one (plain ASCII, so S3 stores it as "
-                   "written) stops the validate step instead of rejecting the file with metadata.bad_encoding")
 def test_a_value_that_is_not_base64_is_a_metadata_finding():
     assert error_catalog.matches(error_catalog.entry("metadata.bad_encoding"),
                                  _metadata({"model-a": "=?UTF-8?B?not base64?="})[0])
