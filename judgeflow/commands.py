@@ -39,7 +39,7 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Any:
 
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # whole values (S3 URIs), wrapped, never cut
     for row in rows:
         table.add_row(*("-" if value is None else str(value) for value in row))
     return table
@@ -220,8 +220,11 @@ def _wait(deployed: Deployed, run_id: str, *, timeout: float | None, output: str
         return item, text
 
     item, text = line()
-    with Live(text, console=_console(), transient=False, auto_refresh=False,
-              redirect_stdout=False) if not quiet else _Silent() as live:
+    console = _console()
+    # A terminal gets one line kept up to date; a log (CI, a pipe) gets a line per change.
+    display = (_Silent() if quiet else Live(text, console=console, auto_refresh=False, redirect_stdout=False)
+               if console.is_terminal else _Log(console, text))
+    with display as live:
         while item.get("status") == runs.RUNNING:
             if timeout is not None and time.monotonic() - started > timeout:
                 live.update(text + f"\n  still running after {timeout:.0f} s", refresh=True)
@@ -245,6 +248,20 @@ class _Silent:
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         return None
+
+
+class _Log(_Silent):
+    """Live's shape for a log: prints the state line whenever it changes (the seconds aside)."""
+
+    def __init__(self, console: Any, text: str) -> None:
+        self.console, self.shown = console, ""
+        self.update(text)
+
+    def update(self, text: str, **kwargs: Any) -> None:
+        state = text.rsplit("  ", 1)[0]
+        if state != self.shown:
+            self.console.print(text, markup=False)
+            self.shown = state
 
 
 # --- report --------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""`judgeflow demo`: the sample dataset through the whole pipeline, offline.
+"""`judgeflow demo`: the sample dataset through the whole pipeline, offline, on the operator's path.
 
-Synthesizes the CDK app (into <out>/cdk.out, as `cdk synth` would), deploys it into the embedded
-AWS, drops the dataset under incoming/, waits for the execution, prints the steps, the metrics and
-which asset each Lambda ran from, and copies the Parquet files and the report out of the
-(in-memory) metrics bucket into a local folder.
+It is `judgeflow local up` (both stacks synthesized into <out>/cdk.out, as `cdk synth` would, and
+deployed into the embedded AWS), then `judgeflow submit --wait` and `judgeflow show` on the
+sample dataset: the same commands a user runs against a deployed stack. Then it prints the steps
+the execution took and which asset each Lambda ran from, and copies the Parquet files and the
+report out of the (in-memory) metrics bucket into a local folder.
 """
 
 from __future__ import annotations
@@ -16,60 +17,44 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from infra import assets
-from infra.app_builder import STATEFUL_STACK_NAME, STATELESS_STACK_NAME
+from judgeflow import cli
+from judgeflow.stacks import STATEFUL_STACK_NAME, STATELESS_STACK_NAME
+from offline.local_stack import local_stack
 from offline.pipeline import OfflineJudgeflow
-from offline.synth import default_context, synthesize
+from offline.synth import default_context
 
 SAMPLE = "demo.jsonl"
+LABELS = {"model-a": "aurora-7b", "model-b": "borealis-13b", "judge": "micro"}
 
 
 def run_demo(out_dir: Path, *, print_fn=print) -> int:
     started = time.perf_counter()
-    context = default_context()
+    region = default_context()["region"]
     print_fn("judgeflow demo - offline: CDK-synthesized state machine on the embedded AWS (moto), "
              "judge = local-emulator")
     out_dir.mkdir(parents=True, exist_ok=True)
-    assembly = synthesize(context, outdir=str(out_dir / "cdk.out"))
-    print_fn(f"  synthesized {STATEFUL_STACK_NAME} + {STATELESS_STACK_NAME} "
-             f"({time.perf_counter() - started:.1f} s, cdk-nag AwsSolutions clean)")
-    dataset = resources.files("judgeflow.sample_data").joinpath(SAMPLE).read_bytes()
-    metadata = {"model-a": "aurora-7b", "model-b": "borealis-13b", "judge-model": "micro"}
+    dataset = out_dir / SAMPLE
+    dataset.write_bytes(resources.files("judgeflow.sample_data").joinpath(SAMPLE).read_bytes())
     log_path = out_dir / "lambda-logs.jsonl"
     with log_path.open("w", encoding="utf-8") as lambda_log, \
-            OfflineJudgeflow(assembly, stack_order=[STATEFUL_STACK_NAME, STATELESS_STACK_NAME],
-                             region=context["region"], quotas={"ml.g5.12xlarge": 1},
-                             lambda_log=lambda_log) as judgeflow:
-        key = judgeflow.drop(f"demo/{SAMPLE}", dataset, metadata)
-        print_fn(f"  dropped s3://{judgeflow.d.datasets_bucket}/{key} ({len(dataset)} bytes, "
-                 f"x-amz-meta: {metadata})")
+            local_stack(port=0, outdir=out_dir / "cdk.out", lambda_log=lambda_log) as judgeflow:
+        print_fn(f"  judgeflow local up: synthesized and deployed {STATEFUL_STACK_NAME} + {STATELESS_STACK_NAME} "
+                 f"({time.perf_counter() - started:.1f} s, cdk-nag AwsSolutions clean)")
+        command = ["submit", str(dataset), "--model-a", LABELS["model-a"], "--model-b", LABELS["model-b"],
+                   "--judge", LABELS["judge"], "--wait", "--region", region]
+        print_fn(f"\n$ judgeflow {' '.join(command)}")
+        code = cli.main(command)
         (result,) = judgeflow.wait_for(1, timeout=120)
         print_fn("\nSteps taken (Step Functions console names):")
         for number, step in enumerate(result.steps, start=1):
             print_fn(f"  {number:2d}. {step}")
         print_fn(f"\nExecution {result.status}")
-        if result.status != "SUCCEEDED":
+        if result.status != "SUCCEEDED" or code != 0:
             print_fn(f"  error: {result.error}\n  cause: {result.cause}")
             return 1
-        summary = result.output
-        counts = summary["counts"]
-        service = summary["service_metrics"]
-        low, high = summary["judgeflow_wilson_95"]
-        print_fn(f"\nMetrics (A = {metadata['model-a']}, B = {metadata['model-b']}; produced by "
-                 f"{summary['produced_by']})")
-        rows = [
-            ("A wins / B wins / ties / errors", f"{counts['a']} / {counts['b']} / {counts['ties']} / {counts['errors']}"),
-            ("service winrate [lower, upper]", f"{service['winrate']} [{service['lower_rate']}, {service['upper_rate']}]"),
-            ("judgeflow win rate of B [Wilson 95%]",
-             f"{summary['judgeflow_b_share']:.3f} [{low:.3f}, {high:.3f}] (B's share of decisive items)"
-             if low is not None else "- (no decisive items)"),
-            ("verdict", f"{summary['verdict']} - {summary['verdict_reason']}"),
-        ]
-        width = max(len(r[0]) for r in rows)
-        for label, value in rows:
-            print_fn(f"  {label.ljust(width)}  {value}")
         _print_lambdas(judgeflow, print_fn)
         written = []
-        for uri in summary["locations"].values():
+        for uri in result.output["locations"].values():
             bucket, _, object_key = uri.removeprefix("s3://").partition("/")
             target = out_dir / object_key
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,8 @@ import signal
 import tempfile
 import threading
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, TextIO
 
 from judgeflow.stacks import STATEFUL_STACK_NAME, STATELESS_STACK_NAME
 from offline.embedded_aws import EmulatorBehaviour
@@ -28,15 +29,17 @@ LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "loc
 
 @contextmanager
 def local_stack(*, port: int = DEFAULT_PORT, quotas: Mapping[str, float] | None = None,
-                emulator: EmulatorBehaviour | None = None, wait_scale: float = 0.01) -> Iterator[OfflineJudgeflow]:
-    """Both stacks deployed and served on 127.0.0.1:`port` while the block runs. Capacity waits
-    are scaled by `wait_scale` (a minute's wait takes 0.6 s), so a local run does not idle."""
+                emulator: EmulatorBehaviour | None = None, wait_scale: float = 0.01, outdir: Path | None = None,
+                lambda_log: TextIO | None = None) -> Iterator[OfflineJudgeflow]:
+    """Both stacks deployed and served on 127.0.0.1:`port` while the block runs. The cloud
+    assembly goes to `outdir` (a temporary folder when None). Capacity waits are scaled by
+    `wait_scale` (a minute's wait takes 0.6 s), so a local run does not idle."""
     context = default_context()
     with tempfile.TemporaryDirectory(prefix="judgeflow-local-") as folder:
-        assembly = synthesize(context, outdir=folder)
+        assembly = synthesize(context, outdir=str(outdir or folder))
         with OfflineJudgeflow(assembly, stack_order=[STATEFUL_STACK_NAME, STATELESS_STACK_NAME],
                               region=context["region"], quotas=dict(quotas if quotas is not None else LOCAL_QUOTAS),
-                              emulator=emulator, wait_scale=wait_scale, port=port) as stack:
+                              emulator=emulator, wait_scale=wait_scale, port=port, lambda_log=lambda_log) as stack:
             yield stack
 
 
