@@ -90,6 +90,14 @@ def submit(args: argparse.Namespace) -> int:
               "console": deployed.console_link(run["execution_arn"]), "status": run.get("status")}
     if run.get("duplicate_of"):
         result["duplicate_of"] = run["duplicate_of"]
+    if run.get("status") == runs.REJECTED:  # the deployment refused what passed the local check
+        result["reason"] = run.get("reason")
+        if args.output == "json":
+            _print_json(result)
+        else:
+            print(f"rejected: {run.get('reason')}\n  run      {run['run_id']}\n  console  {result['console']}",
+                  file=sys.stderr)
+        return 1
     if args.output == "json" and not args.wait:
         _print_json(result)
     elif args.output != "json":

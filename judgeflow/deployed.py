@@ -132,7 +132,8 @@ class Deployed:
     def _registered(self, execution_arn: str) -> dict[str, Any] | None:
         item = self.registry.find_by_execution(execution_arn)
         if item:
-            return {"run_id": item["run_id"], "execution_arn": execution_arn, "status": item.get("status")}
+            return {"run_id": item["run_id"], "execution_arn": execution_arn, "status": item.get("status"),
+                    "reason": item.get("reason")}
         history = self.client("stepfunctions").get_execution_history(executionArn=execution_arn, maxResults=1000)
         for event in history["events"]:
             details = event.get("lambdaFunctionSucceededEventDetails") or event.get("taskSucceededEventDetails") or {}

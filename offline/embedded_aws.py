@@ -89,8 +89,8 @@ class EmulatorBehaviour:
     hold_jobs: tuple[str, ...] = ()  # job name prefixes kept InProgress until finish_held_job()
     capacity_errors: dict[str, int] = field(default_factory=dict)  # instance type -> next N jobs fail so
     job_gate: threading.Event | None = None  # when given, jobs run only once it is set (to line runs up)
-    # The published output form each job writes, in the order jobs finish; the default form once used up.
-    output_forms: list[Any] = field(default_factory=list)
+    # Which published output form a job writes, chosen from its staged records (None: the default form).
+    output_form: Callable[[list[dict[str, Any]]], Any] | None = None
 
 
 def _limit_exceeded(quota: str, limit: float, in_use: int, count: int) -> Exception:
@@ -672,7 +672,7 @@ class EmbeddedAws:
             records = [json.loads(line) for line in _read_single_object(s3, channels["train"], ".jsonl").splitlines()
                        if line.strip()]
             recipe_yaml = _read_single_object(s3, channels["recipe"], ".yaml")
-            form = self.emulator.output_forms.pop(0) if self.emulator.output_forms else nova_emulator.OutputForm()
+            form = self.emulator.output_form(records) if self.emulator.output_form else nova_emulator.OutputForm()
             archive = nova_emulator.emulate(records, recipe_yaml, error_items=self.emulator.error_items, form=form)
             bucket, prefix = _split_s3(job.output_data_config["S3OutputPath"])
             key = f"{prefix.rstrip('/')}/{job.training_job_name}/output/output.tar.gz".lstrip("/")

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, Mapping, TextIO
 from judgeflow.stacks import STATEFUL_STACK_NAME, STATELESS_STACK_NAME
 from offline.embedded_aws import EmulatorBehaviour
 from offline.pipeline import OfflineJudgeflow
-from offline.synth import default_context, synthesize
+from offline.synth import CloudAssembly, default_context, synthesize
 
 DEFAULT_PORT = 4510
 # Quotas the local account starts with: one pairwise and one rubric run at a time.
@@ -30,13 +30,14 @@ LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "loc
 @contextmanager
 def local_stack(*, port: int = DEFAULT_PORT, quotas: Mapping[str, float] | None = None,
                 emulator: EmulatorBehaviour | None = None, wait_scale: float = 0.01, outdir: Path | None = None,
-                lambda_log: TextIO | None = None) -> Iterator[OfflineJudgeflow]:
-    """Both stacks deployed and served on 127.0.0.1:`port` while the block runs. The cloud
-    assembly goes to `outdir` (a temporary folder when None). Capacity waits are scaled by
-    `wait_scale` (a minute's wait takes 0.6 s), so a local run does not idle."""
+                lambda_log: TextIO | None = None, assembly: CloudAssembly | None = None) -> Iterator[OfflineJudgeflow]:
+    """Both stacks deployed and served on 127.0.0.1:`port` while the block runs. The app is
+    synthesized into `outdir` (a temporary folder when None) unless an `assembly` synthesized
+    before is given. Capacity waits are scaled by `wait_scale` (a minute's wait takes 0.6 s), so
+    a local run does not idle."""
     context = default_context()
     with tempfile.TemporaryDirectory(prefix="judgeflow-local-") as folder:
-        assembly = synthesize(context, outdir=str(outdir or folder))
+        assembly = assembly or synthesize(context, outdir=str(outdir or folder))
         with OfflineJudgeflow(assembly, stack_order=[STATEFUL_STACK_NAME, STATELESS_STACK_NAME],
                               region=context["region"], quotas=dict(quotas if quotas is not None else LOCAL_QUOTAS),
                               emulator=emulator, wait_scale=wait_scale, port=port, lambda_log=lambda_log) as stack:
@@ -53,14 +54,14 @@ def ready_line(stack: OfflineJudgeflow) -> str:
 
 
 def serve(*, port: int = DEFAULT_PORT, print_fn: Callable[..., Any] = print, stop: threading.Event | None = None,
-          emulator: EmulatorBehaviour | None = None) -> int:
+          emulator: EmulatorBehaviour | None = None, assembly: CloudAssembly | None = None) -> int:
     """Serve until Ctrl-C, SIGTERM or `stop`; 0 once stopped cleanly."""
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print_fn(f"judgeflow local up: synthesizing and deploying both stacks on 127.0.0.1:{port} ...", flush=True)
     try:
-        with local_stack(port=port, emulator=emulator) as stack:
+        with local_stack(port=port, emulator=emulator, assembly=assembly) as stack:
             print_fn(ready_line(stack), flush=True)
             while not stop.wait(0.5):
                 pass

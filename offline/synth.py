@@ -28,6 +28,13 @@ class CloudAssembly:
     directory: Path
     templates: dict[str, dict[str, Any]]
 
+    @classmethod
+    def read(cls, directory: Path, stack_names: tuple[str, ...]) -> "CloudAssembly":
+        """An assembly synthesized before (a cdk.out folder), read back without synthesizing."""
+        directory = Path(directory).resolve()
+        return cls(directory, {name: json.loads((directory / f"{name}.template.json").read_text())
+                               for name in stack_names})
+
     def asset_folder(self, stack_name: str, code: Mapping[str, Any]) -> tuple[Path, bool]:
         """The staged folder behind a function's `Code` (zip asset or image build context), and
         whether it is an image, found through the stack's asset manifest as `cdk deploy` finds it."""

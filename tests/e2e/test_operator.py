@@ -32,10 +32,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def stack():
-    """The local stack in its own process, and this process pointed at it as a user would be."""
+def stack(assembly):
+    """The local stack in its own process (the session's assembly), and this process pointed at it
+    as a user would be."""
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "tests.e2e.operator_stack", str(port)], cwd=REPO_ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "tests.e2e.operator_stack", str(port), str(assembly.directory)],
+                               cwd=REPO_ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     ready = threading.Event()
@@ -131,6 +133,15 @@ def test_a_file_that_fails_validation_is_not_sent_and_its_first_errors_are_shown
     bad.write_text('{"prompt": "p", "response_A": "a"}\nnot json\n')
     code, _, err = run(capsys, "submit", str(bad), "--model-a", "a", "--model-b", "b")
     assert code == 1 and "line 1, field response_B" in err and "line 2" in err
+
+
+def test_a_file_the_deployment_rejects_is_recorded_and_its_reason_shown(stack, tmp_path, capsys):
+    """Valid locally, refused by the deployment: the rubric task has no recipe for the micro judge."""
+    code, _, err = run(capsys, "submit", dataset(tmp_path, "rubric-micro"), "--model-a", "a", "--model-b", "b",
+                       "--task", "rubric_llm_judge", "--judge", "micro")
+    assert code == 1 and err.startswith("rejected: ") and "micro" in err and "jf-rejected-" in err
+    code, out, _ = run(capsys, "runs", "--status", "REJECTED", "--output", "json")
+    assert [row["status"] for row in json.loads(out)] == ["REJECTED"]
 
 
 def test_runs_lists_the_registry_in_a_table_and_in_json(stack, judged, capsys):
