@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -35,6 +36,7 @@ class Deployed:
     metrics_bucket: str
     registry_table: str
     state_machine_arn: str
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def find(cls, *, profile: str | None = None, region: str | None = None, stack: str | None = None) -> "Deployed":
@@ -72,9 +74,12 @@ class Deployed:
                    state_machine_arn=pipeline[stacks.STATE_MACHINE_ARN])
 
     def client(self, name: str) -> Any:
-        return self.session.client(name)
+        """One client per service for the command's life (a wait polls every second)."""
+        if name not in self._clients:
+            self._clients[name] = self.session.client(name)
+        return self._clients[name]
 
-    @property
+    @cached_property
     def registry(self) -> RunRegistry:
         return RunRegistry(self.session.resource("dynamodb").Table(self.registry_table))
 
@@ -101,9 +106,13 @@ class Deployed:
         """The run an upload became, once its execution registered it (or rejected it, or found it
         a duplicate of an earlier run): {"run_id", "execution_arn", "duplicate_of"?, "status"}."""
         deadline = time.monotonic() + timeout
+        # The upload's execution starts after now, give or take the clock skew between this
+        # machine and AWS: older executions are never read, and none is described twice.
+        started_after = datetime.now(timezone.utc) - timedelta(minutes=5)
+        seen: set[str] = set()
         execution_arn = None
         while time.monotonic() < deadline:
-            execution_arn = execution_arn or self._execution_of(key, version_id)
+            execution_arn = execution_arn or self._execution_of(key, version_id, started_after, seen)
             if execution_arn:
                 found = self._registered(execution_arn)
                 if found:
@@ -118,10 +127,18 @@ class Deployed:
                            f"{timeout:.0f} s" + (f"; its execution is {execution_arn}" if execution_arn else
                                                  ": no execution started (check the bucket's EventBridge rule)"))
 
-    def _execution_of(self, key: str, version_id: str) -> str | None:
+    def _execution_of(self, key: str, version_id: str, started_after: datetime, seen: set[str]) -> str | None:
+        """The execution whose input names this upload. ListExecutions returns the most recent
+        execution first (API reference, ListExecutions), so the walk stops at the first one
+        started before `started_after`; executions already read (`seen`) are not described again."""
         sfn = self.client("stepfunctions")
         for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn):
             for execution in page["executions"]:
+                if execution["startDate"] < started_after:
+                    return None
+                if execution["executionArn"] in seen:
+                    continue
+                seen.add(execution["executionArn"])
                 described = sfn.describe_execution(executionArn=execution["executionArn"])
                 execution_input = json.loads(described.get("input") or "{}")
                 if isinstance(execution_input, dict) and execution_input.get("key") == key and \
@@ -167,7 +184,7 @@ class Deployed:
         if since:
             after = Attr("created_at").gte(int(since.timestamp()))
             condition = after if condition is None else condition & after
-        table = self.session.resource("dynamodb").Table(self.registry_table)
+        table = self.registry.table
         items, request = [], {"FilterExpression": condition} if condition is not None else {}
         while True:
             page = table.scan(**request)

@@ -185,7 +185,8 @@ class JudgeOutput:
 
 def parse_output(files: Mapping[str, bytes], *, task: str) -> JudgeOutput:
     """Read the summary and every details file of a judge job's archive (read_archive's files)."""
-    summary_path, folder = _find_summary(files)
+    summaries = {path: match["folder"] for path in files if (match := SUMMARY_FILE.fullmatch(path))}
+    summary_path, folder = _newest_summary(summaries)
     try:
         document = json.loads(files[summary_path])
     except ValueError as exc:  # UnicodeDecodeError included
@@ -199,15 +200,16 @@ def parse_output(files: Mapping[str, bytes], *, task: str) -> JudgeOutput:
     general = document.get("config_general")
     if isinstance(general, dict) and general.get("produced_by"):
         output.produced_by = str(general["produced_by"])  # the local emulator labels its output
-    others = sorted(path for path in files if SUMMARY_FILE.fullmatch(path) and path != summary_path)
+    others = sorted(path for path in summaries if path != summary_path)
     if others:
         output.warnings.append(f"the archive holds {len(others) + 1} summaries; read the newest, {summary_path}, "
                                f"not {', '.join(others)}")
-    details = sorted((path for path in files if DETAILS_FILE.fullmatch(path)), key=_natural)
-    outside = [path for path in details if DETAILS_FILE.fullmatch(path)["folder"] != folder]
+    details_folders = {path: match["folder"] for path in files if (match := DETAILS_FILE.fullmatch(path))}
+    ordered = sorted(details_folders, key=_natural)
+    outside = [path for path in ordered if details_folders[path] != folder]
     if outside:
         output.warnings.append(f"details outside {folder}/ not read: {', '.join(outside)}")
-    details = [path for path in details if path not in outside]
+    details = [path for path in ordered if details_folders[path] == folder]
     if not details:
         output.warnings.append("no details Parquet in the archive (the pairwise judge writes none): per-item "
                                "verdicts are unavailable, statistics are over the service's counts")
@@ -216,15 +218,15 @@ def parse_output(files: Mapping[str, bytes], *, task: str) -> JudgeOutput:
     return output
 
 
-def _find_summary(files: Mapping[str, bytes]) -> tuple[str, str]:
-    found = [path for path in files if SUMMARY_FILE.fullmatch(path)]
-    if not found:
+def _newest_summary(summaries: Mapping[str, str]) -> tuple[str, str]:
+    """(path, results folder) of the newest summary among {path: folder}."""
+    if not summaries:
         raise OutputError(
             "no summary JSON (<run>/eval_results/results_<timestamp>.json, or eval-result/ or eval-results/) in "
             "output.tar.gz; the judge job did not produce results - check its CloudWatch logs")
     # The newest by its file name's timestamp (both published timestamp forms sort as text).
-    path = max(found, key=lambda p: (PurePosixPath(p).name, p))
-    return path, SUMMARY_FILE.fullmatch(path)["folder"]
+    path = max(summaries, key=lambda p: (PurePosixPath(p).name, p))
+    return path, summaries[path]
 
 
 def _summary_metrics(document: Any, path: str, task: str) -> tuple[str, dict[str, Any]]:

@@ -26,6 +26,7 @@ from judgeflow import capacity_policy as policy
 from judgeflow import docs_reference, error_catalog, lake, recipes, runs, stats
 from judgeflow.settings import DEFAULTS, SETTING_DOCS, Settings
 from tests.conftest import REPO_ROOT
+from tests.forms.published import archive
 
 DOCS = REPO_ROOT / "docs"
 
@@ -297,18 +298,6 @@ def _failure(error: str, cause: str) -> list[str]:
     return [register.failure_message("jf-1", {"Error": error, "Cause": cause})]
 
 
-def _tar(members: dict[str, bytes], tweak: Callable[[tarfile.TarInfo], Any] | None = None) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            if tweak:
-                tweak(info)
-            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
-    return buffer.getvalue()
-
-
 SUMMARY = "run/eval_results/results_2026-01-01T00-00-00.json"
 COUNTS = {"a_scores": 2.0, "b_scores": 4.0, "ties": 0.0, "inference_error": 0.0}
 
@@ -343,8 +332,8 @@ def _output_error(files: dict[str, bytes], task: str = "llm_judge", **limits: in
     from judgeflow import nova_output
 
     with pytest.raises(nova_output.OutputError) as raised:
-        archive = _tar(files) if isinstance(files, dict) else files
-        nova_output.parse_output(nova_output.read_archive(archive, limits=nova_output.ArchiveLimits(**limits)),
+        source = archive(files) if isinstance(files, dict) else files
+        nova_output.parse_output(nova_output.read_archive(source, limits=nova_output.ArchiveLimits(**limits)),
                                  task=task)
     return [str(raised.value)]
 
@@ -353,7 +342,7 @@ def _unsafe(name: str, tweak: Callable[[tarfile.TarInfo], Any] | None = None) ->
     from judgeflow import nova_output
 
     with pytest.raises(nova_output.OutputError) as raised:
-        nova_output.read_archive(_tar({name: b"x"}, tweak))
+        nova_output.read_archive(archive({name: b"x"}, tweak))
     return [str(raised.value)]
 
 

@@ -10,20 +10,9 @@ import pytest
 
 from judgeflow import nova_output
 from offline import nova_emulator as emulator
+from tests.forms.published import archive
 
 RECIPE = "run: {name: r1, model_name_or_path: nova-micro/prod}\nevaluation: {task: llm_judge}\n"
-
-
-def archive(members: dict[str, bytes], tweak=None) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            if tweak:
-                tweak(info)
-            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize("name, tweak, message", [

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -100,13 +100,16 @@ def parquet(table: pa.Table | list[dict[str, Any]]) -> bytes:
     return sink.getvalue()
 
 
-def archive(members: dict[str, bytes]) -> bytes:
+def archive(members: dict[str, bytes], tweak: Callable[[tarfile.TarInfo], Any] | None = None) -> bytes:
+    """A .tar.gz of `members`; `tweak` changes each entry's header (a link, a device) before it is added."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+            if tweak:
+                tweak(info)
+            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
     return buffer.getvalue()
 
 
